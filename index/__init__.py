@@ -1,0 +1,1 @@
+"""Building, persisting and loading versioned index artifacts (FAISS + vectorizer + ad table)."""

@@ -1,0 +1,211 @@
+"""Versioned index artifacts on disk.
+
+Layout under an index root::
+
+    ROOT/versions/<version>/manifest.json   format version, counts, dims, tokenizer, library versions,
+                                            sha256 of every other file
+    ROOT/versions/<version>/ads.jsonl       the ad table, row i = FAISS id i
+    ROOT/versions/<version>/vectorizer.npz  vocabulary, idf, SVD components (allow_pickle=False)
+    ROOT/versions/<version>/ad_matrix.npz   the ads' TF-IDF rows (CSR arrays)
+    ROOT/versions/<version>/dense.faiss     FAISS IndexIDMap2 over the ads' dense vectors
+    ROOT/CURRENT                            name of the published version
+
+A version is written in a temporary directory and published by two atomic renames (the
+directory, then CURRENT), so readers see either the old version or the new one, never a part.
+:func:`load` refuses an artifact whose manifest or checksums do not match with
+:class:`ArtifactError`, whose message says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+
+from index.builder import assemble
+from matching.matcher import PreparedCatalog
+from matching.tokenize import Tokenizer
+from matching.types import Ad
+from matching.vectors import TextVectorizer
+
+FORMAT_VERSION = 1
+_FILES = ("ads.jsonl", "vectorizer.npz", "ad_matrix.npz", "dense.faiss")
+_LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "opencc")
+
+
+class ArtifactError(Exception):
+    """An index artifact is missing, damaged or of another format."""
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    format_version: int
+    version: str
+    built_at: str
+    ad_count: int
+    vocabulary_size: int
+    dense_dim: int
+    faiss_index: str
+    tokenizer: dict[str, object]
+    libraries: dict[str, str]
+    files: dict[str, str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Manifest:
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise ArtifactError(f"manifest.json lacks {sorted(missing)}; rebuild the index")
+        return cls(**{k: data[k] for k in names})  # type: ignore[arg-type]
+
+
+def _library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def new_version() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(2)
+
+
+def ad_to_json(ad: Ad) -> dict[str, object]:
+    return dataclasses.asdict(ad)
+
+
+def ad_from_json(data: dict[str, object]) -> Ad:
+    d = dict(data)
+    d["keywords"] = tuple(d.get("keywords", ()))  # type: ignore[arg-type]
+    d["negative_keywords"] = tuple(d.get("negative_keywords", ()))  # type: ignore[arg-type]
+    d["keyword_bids"] = tuple((str(k), int(v)) for k, v in d.get("keyword_bids", ()))  # type: ignore[union-attr]
+    return Ad(**d)  # type: ignore[arg-type]
+
+
+def save(catalog: PreparedCatalog, root: Path) -> Manifest:
+    """Write ``catalog`` as a new version under ``root`` and publish it; returns its manifest."""
+    root = Path(root)
+    versions = root / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    version = new_version()
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=versions))
+    try:
+        with (tmp / "ads.jsonl").open("w", encoding="utf-8") as f:
+            for ad in catalog.ads:
+                f.write(json.dumps(ad_to_json(ad), ensure_ascii=False) + "\n")
+        np.savez(tmp / "vectorizer.npz", **catalog.vectorizer.state())
+        ad_matrix = sp.csr_matrix(catalog.term_ad.T)
+        np.savez(tmp / "ad_matrix.npz", data=ad_matrix.data, indices=ad_matrix.indices,
+                 indptr=ad_matrix.indptr, shape=np.array(ad_matrix.shape, dtype=np.int64))
+        faiss.write_index(catalog.dense, str(tmp / "dense.faiss"))  # type: ignore[arg-type]
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, version=version,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            ad_count=len(catalog.ads), vocabulary_size=len(catalog.vectorizer.vocabulary),
+            dense_dim=catalog.vectorizer.dim, faiss_index=type(catalog.dense).__name__,
+            tokenizer={"engine": "jieba", "mode": "cut_for_search", "hmm": True,
+                       "user_words": len(catalog.tokenizer.user_words), "opencc": "tw2sp"},
+            libraries=_library_versions(),
+            files={name: _sha256(tmp / name) for name in _FILES},
+        )
+        (tmp / "manifest.json").write_text(
+            json.dumps(dataclasses.asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
+        os.rename(tmp, versions / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(root, version)
+    return manifest
+
+
+def publish(root: Path, version: str) -> None:
+    """Point CURRENT at ``version`` atomically."""
+    tmp = root / f".CURRENT.{os.getpid()}.{time.monotonic_ns()}"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, root / "CURRENT")
+
+
+def current_version(root: Path) -> str | None:
+    """The published version's name, or None when nothing was ever built under ``root``."""
+    try:
+        return (Path(root) / "CURRENT").read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def read_manifest(root: Path, version: str) -> Manifest:
+    path = Path(root) / "versions" / version / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ArtifactError(f"index version {version} has no manifest.json at {path}; rebuild the index") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"manifest.json of index version {version} is not valid JSON; rebuild the index") from e
+    manifest = Manifest.from_json(data)
+    if manifest.format_version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"index version {version} has format {manifest.format_version}, this admatch reads format "
+            f"{FORMAT_VERSION}; rebuild the index with this admatch (admatch index build)")
+    return manifest
+
+
+def load(root: Path, version: str | None = None) -> tuple[Manifest, PreparedCatalog]:
+    """Load and verify a version (default: the published one) into a ready catalog snapshot."""
+    root = Path(root)
+    version = version or current_version(root)
+    if version is None:
+        raise ArtifactError(f"no index has been built under {root}; run: admatch index build")
+    manifest = read_manifest(root, version)
+    vdir = root / "versions" / version
+    for name in _FILES:
+        path = vdir / name
+        if not path.exists():
+            raise ArtifactError(f"index version {version} lacks {name}; rebuild the index")
+        if _sha256(path) != manifest.files.get(name):
+            raise ArtifactError(f"{name} of index version {version} does not match its checksum "
+                                f"(damaged or altered); rebuild the index")
+    with (vdir / "ads.jsonl").open(encoding="utf-8") as f:
+        ads = [ad_from_json(json.loads(line)) for line in f if line.strip()]
+    with np.load(vdir / "vectorizer.npz", allow_pickle=False) as z:
+        vectorizer = TextVectorizer.from_state({k: z[k] for k in z.files})
+    with np.load(vdir / "ad_matrix.npz", allow_pickle=False) as z:
+        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    dense = faiss.read_index(str(vdir / "dense.faiss"))
+    problems = []
+    if len(ads) != manifest.ad_count:
+        problems.append(f"{len(ads)} ads in ads.jsonl, manifest says {manifest.ad_count}")
+    if matrix.shape != (len(ads), len(vectorizer.vocabulary)):
+        problems.append(f"ad matrix is {matrix.shape}, expected ({len(ads)}, {len(vectorizer.vocabulary)})")
+    if dense.d != manifest.dense_dim or vectorizer.dim != manifest.dense_dim:
+        problems.append(f"dense dimension {dense.d}/{vectorizer.dim}, manifest says {manifest.dense_dim}")
+    if dense.ntotal != len(ads):
+        problems.append(f"FAISS holds {dense.ntotal} vectors for {len(ads)} ads")
+    if problems:
+        raise ArtifactError(f"index version {version} is inconsistent: {'; '.join(problems)}; rebuild the index")
+    tokenizer = Tokenizer(kw for ad in ads for kw in ad.keywords)
+    return manifest, assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense)

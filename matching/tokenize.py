@@ -1,0 +1,81 @@
+"""Chinese word segmentation with advertiser keywords as user-dictionary words.
+
+Contract: :class:`Tokenizer.tokens` returns normalised terms for one span of text. Every word
+added with :meth:`Tokenizer.add_words` (advertiser keywords) comes back whole when it occurs, so
+新能源汽车 is one term rather than 新能源 + 汽车; with ``for_search`` the sub-words of long
+words are emitted as well, so a page about 新能源汽车 also yields 汽车.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+
+import jieba
+import stopwordsiso
+
+from matching.text import normalize
+
+jieba.setLogLevel(logging.WARNING)
+
+# A term must contain a CJK ideograph or a Latin letter; pure digits and punctuation say nothing.
+_MEANINGFUL = re.compile(r"[\u4e00-\u9fff a-z]")
+_SPACE = re.compile(r"\s+")
+# Frequency given to advertiser keywords: high enough that jieba keeps them whole.
+_USER_WORD_FREQ = 200_000
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    """stopwords-iso Chinese and English lists plus our own news-boilerplate list."""
+    extra = resources.files("matching.data").joinpath("extra_stopwords.txt").read_text("utf-8")
+    own = {line.strip() for line in extra.splitlines() if line.strip() and not line.startswith("#")}
+    return frozenset(stopwordsiso.stopwords(["zh", "en"]) | own)
+
+
+def normalize_keyword(keyword: str) -> str:
+    """A keyword as it is matched: normalised like page text, inner spaces removed for CJK."""
+    kw = normalize(keyword)
+    return kw if re.search(r"[a-z0-9] [a-z0-9]", kw) else _SPACE.sub("", kw)
+
+
+class Tokenizer:
+    """A private jieba dictionary plus the advertiser keywords added to it."""
+
+    def __init__(self, user_words: Iterable[str] = ()) -> None:
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        self._lock = threading.Lock()
+        self._user_words: set[str] = set()
+        self._stop = stopwords()
+        self.add_words(user_words)
+
+    @property
+    def user_words(self) -> frozenset[str]:
+        return frozenset(self._user_words)
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Add normalised advertiser keywords to the dictionary (idempotent)."""
+        with self._lock:
+            for word in words:
+                w = normalize_keyword(word)
+                if w and w not in self._user_words and " " not in w:
+                    self._jieba.add_word(w, freq=_USER_WORD_FREQ)
+                    self._user_words.add(w)
+
+    def tokens(self, normalized_text: str, *, for_search: bool = True) -> list[str]:
+        """Terms of already-normalised text, stopwords and noise removed, in order."""
+        cut = self._jieba.cut_for_search if for_search else self._jieba.cut
+        out: list[str] = []
+        for raw in cut(normalized_text, HMM=True):
+            tok = raw.strip()
+            if not tok or tok in self._stop or not _MEANINGFUL.search(tok):
+                continue
+            if len(tok) == 1 and tok not in self._user_words:
+                continue
+            out.append(tok)
+        return out

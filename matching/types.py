@@ -1,0 +1,60 @@
+"""Domain types shared by the matcher, the indexer and the service (frozen, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Ad:
+    """One ad with the keyword set its advertiser bought. Money is integer fen."""
+
+    id: str
+    campaign_id: str
+    advertiser_id: str
+    title: str
+    keywords: tuple[str, ...]
+    bid_fen: int
+    description: str = ""
+    landing_url: str = ""
+    keyword_bids: tuple[tuple[str, int], ...] = ()
+    negative_keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page after normalisation: title and body are normalised text."""
+
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageTerms:
+    """A segmented page: weighted term counts (title and lead weigh more) and the term set."""
+
+    page: Page
+    counts: dict[str, float]
+
+    @property
+    def terms(self) -> frozenset[str]:
+        return frozenset(self.counts)
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Per-candidate relevance evidence; each in [0, 1] except where noted."""
+
+    keyword: float
+    tfidf: float
+    dense: float
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An ad judged relevant to a page, with the evidence for it."""
+
+    ad: Ad
+    score: float
+    signals: Signals
+    matched_keywords: tuple[str, ...] = field(default=())

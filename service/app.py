@@ -1,0 +1,119 @@
+"""The app factory: ``create_app(settings)`` with a lifespan that opens Redis (embedded when
+no URL is set), loads the index, warms jieba and starts the refresh loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from matching.matcher import MatchConfig
+from service.catalog import CatalogStore
+from service.context import AppContext, BlockedCache
+from service.errors import AdmatchError
+from service.index_holder import IndexHolder
+from service.redis_conn import attach_or_start, stop_embedded
+from service.routes import admin, ads, campaigns, match, ops
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+BLOCKED_REFRESH_SECONDS = 0.5
+
+DESCRIPTION = """
+admatch reads a publisher's article (Simplified or Traditional Chinese, text or HTML), finds the
+ads whose advertisers' keywords fit it, and returns the best ones for the page's ad slots.
+
+Keys: an **admin** key (from settings) creates advertisers and publishers; an **advertiser** key
+manages its own campaigns and ads; a **publisher** key calls `/v1/match` for its own id.
+Send keys as `Authorization: Bearer <key>`. Money is integer fen (分).
+"""
+
+
+def open_redis(url: str, cluster: bool) -> aioredis.Redis:
+    if cluster:
+        return aiocluster.RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
+    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        embedded = None
+        url = settings.redis_url
+        if url is None:
+            url, embedded = await asyncio.to_thread(attach_or_start, settings.data_dir,
+                                                    settings.embedded_appendfsync)
+        r = open_redis(url, settings.redis_cluster)
+        await r.ping()
+        catalog = CatalogStore(r)
+        holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
+        ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
+                         blocked=BlockedCache(catalog))
+        await holder.refresh()
+        await ctx.blocked.refresh()
+        ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),
+                     asyncio.create_task(ctx.blocked.poll(BLOCKED_REFRESH_SECONDS))]
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            for t in ctx.tasks:
+                t.cancel()
+            await asyncio.gather(*ctx.tasks, return_exceptions=True)
+            await r.aclose()
+            if embedded is not None:
+                await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)
+
+    app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    _install_error_handlers(app)
+    for module in (match, campaigns, ads, admin, ops):
+        app.include_router(module.router)
+    return app
+
+
+def _field_name(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AdmatchError)
+    async def _admatch(_: Request, exc: AdmatchError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            field = _field_name(tuple(err.get("loc", ())))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden":
+                msg = "unknown field; remove it (see /docs for the fields this endpoint takes)"
+            elif err.get("type") in ("json_invalid", "model_attributes_type") or "decode" in msg.lower():
+                msg = f"body is not valid UTF-8 JSON ({msg}); send a UTF-8 encoded JSON object"
+            fields.append({"field": field, "message": msg})
+        detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse({"error": "invalid_request", "detail": detail, "fields": fields},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"error": "internal", "detail": "unexpected server error; it has been logged"},
+                            status_code=500)

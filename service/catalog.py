@@ -1,0 +1,239 @@
+"""The catalog in Redis: advertisers, publishers, API keys, campaigns and ads.
+
+Contract: every write that touches several keys of one advertiser is a single MULTI/EXEC
+transaction on that advertiser's hash slot, so it is all or nothing; the global ``blocked`` set
+and ``catalog:version`` counter are derived and written right after. Reads of another
+advertiser's campaign or ad find nothing (:class:`NotFound`), which is how tenants are isolated.
+Keys are listed in :mod:`service.keys`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from service import keys
+from service.errors import Conflict, NotFound
+from service.records import AdRecord, Advertiser, Campaign, Publisher, Role, Status
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    id: str
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def key_digest(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def new_api_key(role: Role) -> str:
+    return f"am_{role.value[:3]}_{secrets.token_urlsafe(24)}"
+
+
+class CatalogStore:
+    """Async access to the catalog; ``r`` decodes responses to str."""
+
+    def __init__(self, r: aioredis.Redis) -> None:
+        self.r = r
+
+    # ---- principals -------------------------------------------------------------------------
+    async def resolve_key(self, api_key: str) -> Principal | None:
+        raw = await self.r.get(keys.api_key(key_digest(api_key)))
+        if raw is None:
+            return None
+        role, _, pid = raw.partition(":")
+        return Principal(Role(role), pid)
+
+    async def create_advertiser(self, name: str, id: str | None = None,
+                                api_key: str | None = None) -> tuple[Advertiser, str]:
+        aid = id or new_id("adv")
+        api_key = api_key or new_api_key(Role.ADVERTISER)
+        adv = Advertiser(id=aid, name=name, created_at=now_iso())
+        if not await self.r.set(keys.advertiser(aid), adv.to_json(), nx=True):
+            raise Conflict(f"advertiser id {aid!r} exists already; choose another id or omit it")
+        await self.r.set(keys.api_key(key_digest(api_key)), f"{Role.ADVERTISER.value}:{aid}")
+        await self.r.sadd(keys.ADVERTISERS, aid)
+        return adv, api_key
+
+    async def create_publisher(self, name: str, floor_fen: int, id: str | None = None,
+                               api_key: str | None = None,
+                               fallback_ad: dict[str, str] | None = None) -> tuple[Publisher, str]:
+        pid = id or new_id("pub")
+        api_key = api_key or new_api_key(Role.PUBLISHER)
+        pub = Publisher(id=pid, name=name, floor_fen=floor_fen, created_at=now_iso(), fallback_ad=fallback_ad)
+        if not await self.r.set(keys.publisher(pid), pub.to_json(), nx=True):
+            raise Conflict(f"publisher id {pid!r} exists already; choose another id or omit it")
+        await self.r.set(keys.api_key(key_digest(api_key)), f"{Role.PUBLISHER.value}:{pid}")
+        await self.r.sadd(keys.PUBLISHERS, pid)
+        return pub, api_key
+
+    async def get_publisher(self, pid: str) -> Publisher:
+        raw = await self.r.get(keys.publisher(pid))
+        if raw is None:
+            raise NotFound(f"publisher {pid!r} does not exist")
+        return Publisher.from_json(raw)
+
+    async def get_advertiser(self, aid: str) -> Advertiser:
+        raw = await self.r.get(keys.advertiser(aid))
+        if raw is None:
+            raise NotFound(f"advertiser {aid!r} does not exist")
+        return Advertiser.from_json(raw)
+
+    # ---- campaigns --------------------------------------------------------------------------
+    async def list_campaigns(self, aid: str) -> list[Campaign]:
+        ids = sorted(await self.r.smembers(keys.campaigns(aid)))
+        if not ids:
+            return []
+        raws = await self.r.mget([keys.campaign(aid, c) for c in ids])
+        return [Campaign.from_json(x) for x in raws if x is not None]
+
+    async def get_campaign(self, aid: str, cid: str) -> Campaign:
+        raw = await self.r.get(keys.campaign(aid, cid))
+        if raw is None:
+            raise NotFound(f"campaign {cid!r} does not exist (or belongs to another advertiser)")
+        return Campaign.from_json(raw)
+
+    async def create_campaign(self, aid: str, *, name: str, status: Status = Status.ACTIVE,
+                              daily_budget_fen: int | None = None, total_budget_fen: int | None = None,
+                              id: str | None = None) -> Campaign:
+        ts = now_iso()
+        cmp = Campaign(id=id or new_id("cmp"), advertiser_id=aid, name=name, status=status,
+                       daily_budget_fen=daily_budget_fen, total_budget_fen=total_budget_fen,
+                       created_at=ts, updated_at=ts)
+        async with self.r.pipeline(transaction=True) as p:
+            p.set(keys.campaign(aid, cmp.id), cmp.to_json(), nx=True)
+            p.sadd(keys.campaigns(aid), cmp.id)
+            created, _ = await p.execute()
+        if not created:
+            raise Conflict(f"campaign id {cmp.id!r} exists already")
+        await self._sync_blocked(block=[keys.blocked_campaign(cmp.id)] if status != Status.ACTIVE else [],
+                                 unblock=[])
+        return cmp
+
+    async def update_campaign(self, aid: str, cid: str, changes: dict[str, Any]) -> Campaign:
+        cmp = await self.get_campaign(aid, cid)
+        cmp = dataclasses.replace(cmp, **changes, updated_at=now_iso())
+        await self.r.set(keys.campaign(aid, cid), cmp.to_json(), xx=True)
+        flag = keys.blocked_campaign(cid)
+        if cmp.status == Status.ACTIVE:
+            await self._sync_blocked(block=[], unblock=[flag])
+        else:
+            await self._sync_blocked(block=[flag], unblock=[])
+        return cmp
+
+    async def delete_campaign(self, aid: str, cid: str) -> None:
+        await self.get_campaign(aid, cid)
+        ads = await self.list_ads(aid, cid)
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(keys.campaign(aid, cid))
+            p.srem(keys.campaigns(aid), cid)
+            for ad in ads:
+                p.delete(keys.ad(aid, ad.id))
+                p.srem(keys.ads(aid), ad.id)
+            await p.execute()
+        await self._sync_blocked(block=[keys.blocked_campaign(cid)] + [keys.blocked_ad(a.id) for a in ads],
+                                 unblock=[])
+
+    # ---- ads --------------------------------------------------------------------------------
+    async def list_ads(self, aid: str, cid: str | None = None) -> list[AdRecord]:
+        ids = sorted(await self.r.smembers(keys.ads(aid)))
+        if not ids:
+            return []
+        raws = await self.r.mget([keys.ad(aid, a) for a in ids])
+        ads = [AdRecord.from_json(x) for x in raws if x is not None]
+        return [a for a in ads if cid is None or a.campaign_id == cid]
+
+    async def get_ad(self, aid: str, ad_id: str) -> AdRecord:
+        raw = await self.r.get(keys.ad(aid, ad_id))
+        if raw is None:
+            raise NotFound(f"ad {ad_id!r} does not exist (or belongs to another advertiser)")
+        return AdRecord.from_json(raw)
+
+    async def create_ads(self, aid: str, cid: str, items: Sequence[dict[str, Any]]) -> list[AdRecord]:
+        """Create all ``items`` in campaign ``cid`` in one transaction: all or nothing."""
+        await self.get_campaign(aid, cid)
+        ts = now_iso()
+        records = []
+        for item in items:
+            fields = dict(item)
+            ad_id = fields.pop("id", None) or new_id("ad")
+            records.append(AdRecord(id=ad_id, campaign_id=cid, advertiser_id=aid, created_at=ts,
+                                    updated_at=ts, **fields))
+        if len({r.id for r in records}) != len(records):
+            raise Conflict("two ads in one request have the same id; give each its own")
+        async with self.r.pipeline(transaction=True) as p:
+            for rec in records:
+                p.set(keys.ad(aid, rec.id), rec.to_json())
+            p.sadd(keys.ads(aid), *[r.id for r in records]) if records else None
+            await p.execute()
+        await self._sync_blocked(block=[keys.blocked_ad(r.id) for r in records if r.status != Status.ACTIVE],
+                                 unblock=[])
+        return records
+
+    async def update_ad(self, aid: str, ad_id: str, changes: dict[str, Any]) -> AdRecord:
+        ad = await self.get_ad(aid, ad_id)
+        ad = dataclasses.replace(ad, **changes, updated_at=now_iso())
+        await self.r.set(keys.ad(aid, ad_id), ad.to_json(), xx=True)
+        flag = keys.blocked_ad(ad_id)
+        if ad.status == Status.ACTIVE:
+            await self._sync_blocked(block=[], unblock=[flag])
+        else:
+            await self._sync_blocked(block=[flag], unblock=[])
+        return ad
+
+    async def delete_ad(self, aid: str, ad_id: str) -> None:
+        await self.get_ad(aid, ad_id)
+        async with self.r.pipeline(transaction=True) as p:
+            p.delete(keys.ad(aid, ad_id))
+            p.srem(keys.ads(aid), ad_id)
+            await p.execute()
+        await self._sync_blocked(block=[keys.blocked_ad(ad_id)], unblock=[])
+
+    # ---- whole catalog ----------------------------------------------------------------------
+    async def all_ads(self) -> list[AdRecord]:
+        """Every stored ad of every advertiser, ordered by (advertiser, ad id)."""
+        out: list[AdRecord] = []
+        for aid in sorted(await self.r.smembers(keys.ADVERTISERS)):
+            out.extend(await self.list_ads(aid))
+        return out
+
+    async def servable_ads(self) -> list[AdRecord]:
+        """Ads an index build should include: active ads of active campaigns."""
+        out: list[AdRecord] = []
+        for aid in sorted(await self.r.smembers(keys.ADVERTISERS)):
+            active = {c.id for c in await self.list_campaigns(aid) if c.status == Status.ACTIVE}
+            out.extend(a for a in await self.list_ads(aid)
+                       if a.status == Status.ACTIVE and a.campaign_id in active)
+        return out
+
+    async def blocked(self) -> set[str]:
+        return set(await self.r.smembers(keys.BLOCKED))
+
+    async def version(self) -> int:
+        return int(await self.r.get(keys.CATALOG_VERSION) or 0)
+
+    async def _sync_blocked(self, block: Iterable[str], unblock: Iterable[str]) -> None:
+        block, unblock = list(block), list(unblock)
+        async with self.r.pipeline(transaction=True) as p:
+            if block:
+                p.sadd(keys.BLOCKED, *block)
+            if unblock:
+                p.srem(keys.BLOCKED, *unblock)
+            p.incr(keys.CATALOG_VERSION)
+            await p.execute()

@@ -1,0 +1,56 @@
+"""What the running app holds: settings, the Redis client, the catalog, the index snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from service.catalog import CatalogStore
+from service.index_holder import IndexHolder
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BlockedCache:
+    """In-process copy of the ``blocked`` set, refreshed when the catalog version changes.
+
+    A paused or deleted ad or campaign stops serving within one refresh interval on every worker
+    and replica without touching Redis on the request path.
+    """
+
+    def __init__(self, catalog: CatalogStore) -> None:
+        self._catalog = catalog
+        self._version = -1
+        self.members: frozenset[str] = frozenset()
+
+    async def refresh(self) -> None:
+        version = await self._catalog.version()
+        if version != self._version:
+            self.members = frozenset(await self._catalog.blocked())
+            self._version = version
+
+    def allows(self, ad_id: str, campaign_id: str) -> bool:
+        m = self.members
+        return not m or (f"ad:{ad_id}" not in m and f"cmp:{campaign_id}" not in m)
+
+    async def poll(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("blocked-set refresh failed")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    redis: aioredis.Redis
+    catalog: CatalogStore
+    index: IndexHolder
+    blocked: BlockedCache
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -1,0 +1,50 @@
+"""Loads the demo catalog (service/demo/catalog.json) into Redis, idempotently, with fixed keys."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from importlib import resources
+from typing import Any
+
+from service.catalog import CatalogStore
+from service.errors import Conflict
+from service.schemas import AdIn, CampaignIn
+
+DEMO_PUBLISHER_KEY = "demo-publisher-key"
+DEMO_ADVERTISER_KEY_PREFIX = "demo-advertiser-key-"
+
+
+def demo_catalog() -> dict[str, Any]:
+    return json.loads(resources.files("service.demo").joinpath("catalog.json").read_text("utf-8"))
+
+
+def demo_pages() -> list[dict[str, Any]]:
+    return json.loads(resources.files("service.demo").joinpath("pages.json").read_text("utf-8"))
+
+
+async def load_demo(store: CatalogStore) -> dict[str, str]:
+    """Create the demo publishers, advertisers, campaigns and ads unless present; returns keys."""
+    data = demo_catalog()
+    keys: dict[str, str] = {}
+    for pub in data["publishers"]:
+        keys[pub["id"]] = DEMO_PUBLISHER_KEY
+        with contextlib.suppress(Conflict):
+            await store.create_publisher(pub["name"], int(pub["floor_fen"]), id=pub["id"],
+                                         api_key=DEMO_PUBLISHER_KEY)
+    for adv in data["advertisers"]:
+        key = DEMO_ADVERTISER_KEY_PREFIX + adv["id"]
+        keys[adv["id"]] = key
+        try:
+            await store.create_advertiser(adv["name"], id=adv["id"], api_key=key)
+        except Conflict:
+            continue  # loaded before
+        for cmp in adv["campaigns"]:
+            c = CampaignIn.model_validate({k: cmp[k] for k in ("name", "daily_budget_fen", "total_budget_fen")})
+            await store.create_campaign(adv["id"], id=cmp["id"], **c.model_dump())
+            items = []
+            for ad in cmp["ads"]:
+                fields = AdIn.model_validate({k: v for k, v in ad.items() if k != "id"}).to_fields()
+                items.append({"id": ad["id"], **fields})
+            await store.create_ads(adv["id"], cmp["id"], items)
+    return keys

@@ -1,0 +1,33 @@
+"""Index builds from the catalog in Redis (used by ``admatch index build`` and the cron script)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from index import artifact, builder
+from matching.types import Ad
+from service.catalog import CatalogStore
+from service.records import AdRecord
+
+
+def to_domain(rec: AdRecord) -> Ad:
+    return Ad(id=rec.id, campaign_id=rec.campaign_id, advertiser_id=rec.advertiser_id, title=rec.title,
+              keywords=tuple(rec.keywords), bid_fen=rec.bid_fen, description=rec.description,
+              landing_url=rec.landing_url, keyword_bids=tuple(rec.keyword_bids),
+              negative_keywords=tuple(rec.negative_keywords))
+
+
+def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False) -> artifact.Manifest:
+    """Build an index over ``ads`` and publish it under ``root`` (atomic)."""
+    def bar(items: Iterable[Ad]) -> Iterable[Ad]:
+        return tqdm(items, total=len(ads), desc="segmenting ads", unit="ad", disable=not progress)
+    catalog = builder.build(ads, progress=bar)
+    return artifact.save(catalog, root)
+
+
+async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool = False) -> artifact.Manifest:
+    ads = [to_domain(r) for r in await store.servable_ads()]
+    return build_and_publish(ads, root, progress=progress)

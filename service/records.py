@@ -1,0 +1,81 @@
+"""Catalog records as stored in Redis (frozen dataclasses; the wire schemas live in schemas.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Self
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ADVERTISER = "advertiser"
+    PUBLISHER = "publisher"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Self:
+        data: dict[str, Any] = json.loads(raw)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        for name, f in fields.items():
+            if name in kwargs and isinstance(kwargs[name], list) and "tuple" in str(f.type):
+                kwargs[name] = tuple(tuple(x) if isinstance(x, list) else x for x in kwargs[name])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Advertiser(Record):
+    id: str
+    name: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher(Record):
+    id: str
+    name: str
+    floor_fen: int
+    created_at: str
+    fallback_ad: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign(Record):
+    id: str
+    advertiser_id: str
+    name: str
+    status: Status
+    daily_budget_fen: int | None
+    total_budget_fen: int | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdRecord(Record):
+    id: str
+    campaign_id: str
+    advertiser_id: str
+    title: str
+    description: str
+    landing_url: str
+    keywords: tuple[str, ...]
+    bid_fen: int
+    status: Status
+    created_at: str
+    updated_at: str
+    keyword_bids: tuple[tuple[str, int], ...] = ()
+    negative_keywords: tuple[str, ...] = ()

