@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,12 +17,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matching.matcher import MatchConfig
+from service import keys
+from service.billing import Billing, Clock
 from service.catalog import CatalogStore
+from service.clicks import ClickSigner
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
 from service.index_holder import IndexHolder
 from service.redis_conn import attach_or_start, stop_embedded
-from service.routes import admin, ads, campaigns, match, ops
+from service.routes import admin, ads, campaigns, click, match, ops, reports
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,15 @@ def open_redis(url: str, cluster: bool) -> aioredis.Redis:
     return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
+async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
+    """Configured click-signing keys, or one generated once and shared through Redis by every
+    worker and replica."""
+    if settings.click_secret_keys:
+        return [k.get_secret_value() for k in settings.click_secret_keys]
+    await r.set(keys.CLICK_SECRET, secrets.token_urlsafe(32), nx=True)
+    return [await r.get(keys.CLICK_SECRET)]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -57,8 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await r.ping()
         catalog = CatalogStore(r)
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
+        billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
-                         blocked=BlockedCache(catalog))
+                         blocked=BlockedCache(catalog), billing=billing,
+                         signer=ClickSigner(await click_keys(settings, r)))
         await holder.refresh()
         await ctx.blocked.refresh()
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),
@@ -76,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     _install_error_handlers(app)
-    for module in (match, campaigns, ads, admin, ops):
+    for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
     return app
 

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from service import keys
 from service.errors import Conflict, NotFound
-from service.records import AdRecord, Advertiser, Campaign, Publisher, Role, Status
+from service.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +111,13 @@ class CatalogStore:
 
     async def create_campaign(self, aid: str, *, name: str, status: Status = Status.ACTIVE,
                               daily_budget_fen: int | None = None, total_budget_fen: int | None = None,
+                              pacing: Pacing = Pacing.ASAP, frequency_cap: int | None = None,
                               id: str | None = None) -> Campaign:
         ts = now_iso()
         cmp = Campaign(id=id or new_id("cmp"), advertiser_id=aid, name=name, status=status,
                        daily_budget_fen=daily_budget_fen, total_budget_fen=total_budget_fen,
-                       created_at=ts, updated_at=ts)
+                       created_at=ts, updated_at=ts, pacing=pacing, frequency_cap=frequency_cap)
+        await self._mirror_budget(cmp)
         async with self.r.pipeline(transaction=True) as p:
             p.set(keys.campaign(aid, cmp.id), cmp.to_json(), nx=True)
             p.sadd(keys.campaigns(aid), cmp.id)
@@ -129,6 +131,7 @@ class CatalogStore:
     async def update_campaign(self, aid: str, cid: str, changes: dict[str, Any]) -> Campaign:
         cmp = await self.get_campaign(aid, cid)
         cmp = dataclasses.replace(cmp, **changes, updated_at=now_iso())
+        await self._mirror_budget(cmp)
         await self.r.set(keys.campaign(aid, cid), cmp.to_json(), xx=True)
         flag = keys.blocked_campaign(cid)
         if cmp.status == Status.ACTIVE:
@@ -149,6 +152,17 @@ class CatalogStore:
             await p.execute()
         await self._sync_blocked(block=[keys.blocked_campaign(cid)] + [keys.blocked_ad(a.id) for a in ads],
                                  unblock=[])
+
+    async def _mirror_budget(self, c: Campaign) -> None:
+        """Budget settings in the campaign's billing slot, read by the click script. Written before
+        the campaign itself, so a campaign that exists always has its budget mirrored."""
+        none = keys.UNLIMITED
+        await self.r.hset(keys.budget(c.id), mapping={
+            "daily": none if c.daily_budget_fen is None else c.daily_budget_fen,
+            "total": none if c.total_budget_fen is None else c.total_budget_fen,
+            "pacing": c.pacing.value, "freq_cap": none if c.frequency_cap is None else c.frequency_cap,
+        })
+        await self.r.sadd(keys.BILLING_CAMPAIGNS, c.id)
 
     # ---- ads --------------------------------------------------------------------------------
     async def list_ads(self, aid: str, cid: str | None = None) -> list[AdRecord]:

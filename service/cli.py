@@ -13,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from index import artifact
+from service import ledger
 from service.app import open_redis
 from service.catalog import CatalogStore
 from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
@@ -72,6 +73,25 @@ def cmd_index_status(_: argparse.Namespace) -> None:
                       "faiss_index": m.faiss_index, "libraries": m.libraries}, ensure_ascii=False, indent=2))
 
 
+def cmd_ledger_verify(_: argparse.Namespace) -> None:
+    s = _settings()
+
+    async def run(url: str) -> ledger.Verification:
+        r = open_redis(url, s.redis_cluster)
+        try:
+            return await ledger.verify(r)
+        finally:
+            await r.aclose()
+
+    with redis_url(s) as url:
+        v = asyncio.run(run(url))
+    for m in v.mismatches:
+        print("MISMATCH", m)
+    print(f"{'ok' if v.ok else 'FAILED'}: {v.campaigns} campaigns, {v.entries} ledger entries, "
+          f"{v.charged_fen} fen charged, {len(v.mismatches)} mismatches")
+    sys.exit(0 if v.ok else 1)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
@@ -112,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     b.set_defaults(func=cmd_index_build)
     st = idx.add_parser("status", help="print the published index's manifest")
     st.set_defaults(func=cmd_index_status)
+    led = sub.add_parser("ledger", help="billing ledger tools").add_subparsers(dest="ledger_cmd", required=True)
+    lv = led.add_parser("verify", help="recompute spend from the ledger and compare with the counters")
+    lv.set_defaults(func=cmd_ledger_verify)
     d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it")
     d.add_argument("--host")
     d.add_argument("--port", type=int)

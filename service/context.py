@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from service.billing import Billing
 from service.catalog import CatalogStore
+from service.clicks import ClickSigner
 from service.index_holder import IndexHolder
 from service.settings import Settings
 
@@ -53,4 +55,6 @@ class AppContext:
     catalog: CatalogStore
     index: IndexHolder
     blocked: BlockedCache
+    billing: Billing
+    signer: ClickSigner
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -14,6 +14,23 @@ transaction in one slot, on a single server and on Redis Cluster alike)::
     am:{a:A}:ad:<AD>                STRING  ad JSON
     am:blocked                      SET     "ad:<id>" / "cmp:<id>" that must not serve now
     am:catalog:version              INT     bumped on every catalog change (replicas poll it)
+
+Billing (a campaign's keys share the hash tag ``{c:ID}``, so the click Lua script touches one
+slot and runs unchanged on Redis Cluster)::
+
+    am:{c:C}:budget                 HASH    daily, total (fen; -1 = no limit), pacing, freq_cap
+    am:{c:C}:spend                  INT     total spend, fen
+    am:{c:C}:spend:<day>            INT     spend on <day> (YYYYMMDD, billing timezone)
+    am:{c:C}:clicked:<day>          SET     impression ids issued on <day> that were clicked
+    am:{c:C}:stats:<hour>           HASH    counters for <hour> (YYYYMMDDHH): imp, click, spend,
+                                            inv:<reason>, a:<ad>:{imp,click,spend,inv},
+                                            p:<pub>:{imp,click,spend,inv:<reason>}
+    am:{c:C}:ledger                 STREAM  every click decision: imp, ad, pub, amount, reason, day, hour
+    am:{c:C}:freq:<day>             HASH    user key → impressions on <day>
+    am:billing:campaigns            SET     campaigns with a budget hash (ledger verify walks it)
+    am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
+    am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
+    am:clicksecret                  STRING  generated click-signing key when none is configured
 """
 
 from __future__ import annotations
@@ -63,3 +80,52 @@ def blocked_ad(ad_id: str) -> str:
 
 def blocked_campaign(cid: str) -> str:
     return f"cmp:{cid}"
+
+
+BILLING_CAMPAIGNS = PREFIX + "billing:campaigns"
+UNLIMITED = -1  # budget and cap fields: no limit
+CLICK_SECRET = PREFIX + "clicksecret"
+
+
+def _cmp(cid: str) -> str:
+    return f"{PREFIX}{{c:{cid}}}"
+
+
+def budget(cid: str) -> str:
+    return f"{_cmp(cid)}:budget"
+
+
+def spend_total(cid: str) -> str:
+    return f"{_cmp(cid)}:spend"
+
+
+def spend_day(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:spend:{day}"
+
+
+def clicked(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:clicked:{day}"
+
+
+def stats(cid: str, hour: str) -> str:
+    return f"{_cmp(cid)}:stats:{hour}"
+
+
+def ledger(cid: str) -> str:
+    return f"{_cmp(cid)}:ledger"
+
+
+def frequency(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:freq:{day}"
+
+
+def publisher_campaigns(pid: str) -> str:
+    return f"{PREFIX}{{p:{pid}}}:campaigns"
+
+
+def rate_minute(client: str, minute: str) -> str:
+    return f"{PREFIX}{{rl:{client}}}:m:{minute}"
+
+
+def rate_hour(client: str, hour: str) -> str:
+    return f"{PREFIX}{{rl:{client}}}:h:{hour}"

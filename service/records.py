@@ -14,6 +14,11 @@ class Status(StrEnum):
     PAUSED = "paused"
 
 
+class Pacing(StrEnum):
+    ASAP = "asap"  # enter every auction while budget lasts
+    EVEN = "even"  # spread the daily budget over the day
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     ADVERTISER = "advertiser"
@@ -62,6 +67,8 @@ class Campaign(Record):
     total_budget_fen: int | None
     created_at: str
     updated_at: str
+    pacing: Pacing = Pacing.ASAP
+    frequency_cap: int | None = None  # impressions per user per day
 
 
 @dataclass(frozen=True, slots=True)

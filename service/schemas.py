@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from service.records import Status
+from service.records import Pacing, Status
 
 MAX_KEYWORD_CHARS = 40
 MAX_KEYWORDS = 1000
@@ -69,6 +69,9 @@ class CampaignIn(Strict):
     status: Status = Status.ACTIVE
     daily_budget_fen: Fen | None = Field(default=None, examples=[500000])
     total_budget_fen: Fen | None = Field(default=None, examples=[5000000])
+    pacing: Pacing = Field(default=Pacing.ASAP, description="asap, or even: spread the daily budget")
+    frequency_cap: int | None = Field(default=None, ge=1, le=1000,
+                                      description="impressions per user (user_key) per day")
 
 
 class CampaignPatch(Strict):
@@ -76,6 +79,8 @@ class CampaignPatch(Strict):
     status: Status | None = None
     daily_budget_fen: Fen | None = None
     total_budget_fen: Fen | None = None
+    pacing: Pacing | None = None
+    frequency_cap: int | None = Field(default=None, ge=1, le=1000)
 
 
 class CampaignOut(BaseModel):
@@ -85,6 +90,8 @@ class CampaignOut(BaseModel):
     status: Status
     daily_budget_fen: int | None
     total_budget_fen: int | None
+    pacing: Pacing
+    frequency_cap: int | None
     created_at: str
     updated_at: str
 
@@ -204,6 +211,8 @@ class MatchedAd(BaseModel):
     score: float
     matched_keywords: list[str]
     impression_id: str
+    price_fen: int = Field(description="what a valid click on this ad costs (GSP price)")
+    click_url: str = Field(description="send the reader here on click; it redirects to landing_url")
     house_ad: bool = False
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,17 @@ class Settings(BaseSettings):
     max_page_bytes: int = Field(default=200_000, ge=1_000, description="largest page text or HTML accepted")
     relevance_floor: float = Field(default=0.05, ge=0.0, le=10.0, description="lowest score an ad is shown at")
     index_poll_seconds: float = Field(default=2.0, gt=0, le=3600, description="how often a new index is looked for")
+    click_secret_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="click-signing keys, JSON list, newest last; unset: one generated and kept in Redis")
+    click_window_seconds: float = Field(default=3600, gt=0, description="clicks later than this are expired")
+    click_min_delay_seconds: float = Field(default=1.0, ge=0, description="clicks sooner are too_fast")
+    clicks_per_minute: int = Field(default=10, ge=1, description="per IP or user key, then rate_limited")
+    clicks_per_hour: int = Field(default=60, ge=1)
+    trust_forwarded_for: bool = Field(default=False, description="take the client IP from X-Forwarded-For")
+    timezone: str = Field(default="Asia/Shanghai", description="billing days and report hours")
+    revenue_share: float = Field(default=0.68, ge=0, le=1, description="publisher's share of spend")
+    public_base_url: str | None = Field(default=None, description="base of click URLs; unset: the request's")
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
 
     @property
@@ -39,6 +51,10 @@ class Settings(BaseSettings):
             problems.append("ADMATCH_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.redis_cluster and self.redis_url is None:
             problems.append("ADMATCH_REDIS_CLUSTER needs ADMATCH_REDIS_URL (a cluster node)")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"ADMATCH_TIMEZONE {self.timezone!r} is not an IANA timezone (e.g. Asia/Shanghai)")
         if problems:  # reported together, not one per start attempt
             raise ValueError("; ".join(problems))
         return self

@@ -1,4 +1,4 @@
-"""The publisher endpoint: the best ads for a page."""
+"""The publisher endpoint: the best ads for a page, priced by auction, with signed click URLs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
 from service.routes import ctx
 from service.schemas import MatchedAd, MatchRequest, MatchResponse
+from service.serving import place_ads
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 
@@ -19,6 +20,11 @@ EXAMPLE = {
     "page": {"title": "3G手机资费新政", "text": "运营商推出3G手机套餐，长话、市话、漫游一个价，流量更多。"},
     "slots": 3,
 }
+
+
+def click_base(request: Request) -> str:
+    base = ctx(request).settings.public_base_url or str(request.base_url)
+    return base.rstrip("/") + "/v1/click/"
 
 
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
@@ -38,18 +44,20 @@ async def match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRes
         raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     publisher = await c.catalog.get_publisher(p.id)
     page = make_page(title=body.page.title, text=body.page.text, html=body.page.html)
-    terms = snap.matcher.analyze(page)
-    blocked = c.blocked
-    candidates = snap.matcher.rank(terms, body.slots,
-                                   eligible=lambda ad: blocked.allows(ad.id, ad.campaign_id))
-    ads = [MatchedAd(ad_id=x.ad.id, campaign_id=x.ad.campaign_id, title=x.ad.title,
-                     description=x.ad.description, landing_url=x.ad.landing_url,
-                     score=round(x.score, 4), matched_keywords=list(x.matched_keywords),
-                     impression_id=uuid.uuid4().hex) for x in candidates]
+    placements = await place_ads(snap=snap, page=page, slots=body.slots, publisher=publisher,
+                                 user_key=body.user_key, blocked=c.blocked, billing=c.billing,
+                                 signer=c.signer)
+    base = click_base(request)
+    ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
+                     title=x.candidate.ad.title, description=x.candidate.ad.description,
+                     landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
+                     matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
+                     price_fen=x.win.price_fen, click_url=base + x.token) for x in placements]
     if not ads and publisher.fallback_ad:
         fb = publisher.fallback_ad
         ads = [MatchedAd(ad_id="house", campaign_id="house", title=fb["title"],
                          description=fb.get("description", ""), landing_url=fb["landing_url"], score=0.0,
-                         matched_keywords=[], impression_id=uuid.uuid4().hex, house_ad=True)]
+                         matched_keywords=[], impression_id=uuid.uuid4().hex, price_fen=0,
+                         click_url=fb["landing_url"], house_ad=True)]
     return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id,
                          index_version=snap.manifest.version, ads=ads)

@@ -1,0 +1,138 @@
+"""Campaign and publisher reports from the hourly counters the click script and impressions keep.
+
+Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen), average CPC and,
+for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from matching.click_rules import InvalidReason
+from service import keys
+
+Granularity = Literal["hour", "day"]
+MAX_DAYS = 92
+
+
+@dataclass
+class Row:
+    period: str
+    impressions: int = 0
+    clicks: int = 0
+    invalid_clicks: dict[str, int] = field(default_factory=dict)
+    spend_fen: int = 0
+    earnings_fen: int | None = None
+
+    @property
+    def ctr(self) -> float:
+        return round(self.clicks / self.impressions, 6) if self.impressions else 0.0
+
+    @property
+    def avg_cpc_fen(self) -> float:
+        return round(self.spend_fen / self.clicks, 2) if self.clicks else 0.0
+
+    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int]) -> None:
+        self.impressions += imp
+        self.clicks += clicks
+        self.spend_fen += spend
+        for k, v in invalid.items():
+            self.invalid_clicks[k] = self.invalid_clicks.get(k, 0) + v
+
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {
+            "period": self.period, "impressions": self.impressions, "clicks": self.clicks,
+            "invalid_clicks": dict(sorted(self.invalid_clicks.items())),
+            "invalid_total": sum(self.invalid_clicks.values()), "ctr": self.ctr,
+            "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen}
+        if self.earnings_fen is not None:
+            d["earnings_fen"] = self.earnings_fen
+        return d
+
+
+def hours(start: date, end: date) -> list[str]:
+    out = []
+    d = start
+    while d <= end:
+        out.extend(f"{d:%Y%m%d}{h:02d}" for h in range(24))
+        d += timedelta(days=1)
+    return out
+
+
+def period_of(hour: str, granularity: Granularity) -> str:
+    t = datetime.strptime(hour, "%Y%m%d%H")
+    return t.strftime("%Y-%m-%dT%H:00") if granularity == "hour" else t.strftime("%Y-%m-%d")
+
+
+def _int(h: dict[str, str], k: str) -> int:
+    return int(h.get(k, 0))
+
+
+async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
+                        granularity: Granularity) -> tuple[list[Row], Row]:
+    hs = hours(start, end)
+    async with r.pipeline(transaction=False) as p:
+        for h in hs:
+            p.hgetall(keys.stats(cid, h))
+        raw = await p.execute()
+    rows: dict[str, Row] = {}
+    total = Row("total")
+    for h, stats in zip(hs, raw, strict=True):
+        if not stats:
+            continue
+        inv = {k.removeprefix("inv:"): int(v) for k, v in stats.items() if k.startswith("inv:")}
+        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv)
+        rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
+        total.add(*args)
+    return [rows[k] for k in sorted(rows)], total
+
+
+async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, granularity: Granularity,
+                         share: float) -> tuple[list[Row], Row]:
+    cids = sorted(await r.smembers(keys.publisher_campaigns(pid)))
+    hs = hours(start, end)
+    prefix = f"p:{pid}:"
+    reasons = [x.value for x in InvalidReason]
+    fields = [prefix + "imp", prefix + "click", prefix + "spend"] + [f"{prefix}inv:{x}" for x in reasons]
+    async with r.pipeline(transaction=False) as p:
+        for cid in cids:
+            for h in hs:
+                p.hmget(keys.stats(cid, h), fields)
+        raw = await p.execute()
+    rows: dict[str, Row] = {}
+    total = Row("total")
+    i = 0
+    for _cid in cids:
+        for h in hs:
+            vals = raw[i]
+            i += 1
+            if not any(vals):
+                continue
+            imp, clicks, spend, *inv_vals = (int(v or 0) for v in vals)
+            inv = {reason: n for reason, n in zip(reasons, inv_vals, strict=True) if n}
+            rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(imp, clicks, spend, inv)
+            total.add(imp, clicks, spend, inv)
+    out = [rows[k] for k in sorted(rows)]
+    for row in [*out, total]:
+        row.earnings_fen = int(row.spend_fen * share)
+    return out, total
+
+
+def to_csv(rows: Sequence[Row], total: Row) -> str:
+    reasons = [x.value for x in InvalidReason]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    with_earnings = total.earnings_fen is not None
+    w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
+                "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []))
+    for row in [*rows, total]:
+        w.writerow([row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
+                    row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else []))
+    return buf.getvalue()

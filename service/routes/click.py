@@ -1,0 +1,55 @@
+"""Click redirects: always send a genuine click on, and decide in Redis whether it is charged."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from matching.click_rules import InvalidReason, is_bot, timing_reason
+from service.clicks import BadClickToken
+from service.errors import AdmatchError
+from service.routes import ctx
+
+router = APIRouter(prefix="/v1", tags=["publisher"])
+
+
+class BadToken(AdmatchError):
+    status = 400
+    code = "invalid_click_token"
+
+
+def client_ip(request: Request, trust_forwarded: bool) -> str:
+    if trust_forwarded and (fwd := request.headers.get("x-forwarded-for")):
+        return fwd.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+@router.get("/click/{token}", status_code=302, summary="Follow an ad click: 302 to the landing page",
+            responses={302: {"description": "redirect to the ad's landing URL"},
+                       400: {"description": "forged or damaged token; nothing is recorded"}})
+async def click(token: str, request: Request) -> RedirectResponse:
+    c = ctx(request)
+    s = c.settings
+    try:
+        claim = c.signer.verify(token)
+    except BadClickToken:
+        raise BadToken("this click link is forged, altered or damaged; use the click_url from /v1/match "
+                       "exactly as returned") from None
+    now = time.time()
+    reason = timing_reason(claim.issued, now, window_s=s.click_window_seconds,
+                           min_delay_s=s.click_min_delay_seconds)
+    if reason is None and is_bot(request.headers.get("user-agent")):
+        reason = InvalidReason.BOT
+    if reason is None:
+        clients = [f"ip:{client_ip(request, s.trust_forwarded_for)}"]
+        if claim.user:
+            clients.append(f"user:{claim.user}")
+        if await c.billing.over_rate_limit(clients, now, s.clicks_per_minute, s.clicks_per_hour):
+            reason = InvalidReason.RATE_LIMITED
+    decision = await c.billing.decide_click(claim, reason, now)
+    # The decision is not shown to the clicker: telling fraudsters why a click was not charged
+    # helps them tune; advertisers see it in reports and the ledger.
+    del decision
+    return RedirectResponse(claim.url, status_code=302, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,68 @@
+"""One match request end to end: relevance ranking, budget and pacing, auction, impressions.
+
+Contract: returns at most ``slots`` winners best first, each with its GSP price and a signed
+click token; impressions are counted for exactly the ads returned.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass
+
+from matching.auction import Bid, Win, effective_bid, run_auction
+from matching.pacing import may_enter
+from matching.types import Candidate, Page
+from service.billing import Billing
+from service.clicks import ClickClaim, ClickSigner
+from service.context import BlockedCache
+from service.index_holder import Snapshot
+from service.records import Publisher
+
+# How many relevant candidates enter budget checks and the auction, per slot asked for.
+CANDIDATES_PER_SLOT = 3
+MIN_CANDIDATES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    candidate: Candidate
+    win: Win
+    impression_id: str
+    token: str
+
+
+async def place_ads(*, snap: Snapshot, page: Page, slots: int, publisher: Publisher, user_key: str | None,
+                    blocked: BlockedCache, billing: Billing, signer: ClickSigner,
+                    rng: random.Random | None = None) -> list[Placement]:
+    matcher = snap.matcher
+    terms = matcher.analyze(page)
+    n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
+    candidates = matcher.rank(terms, n, eligible=lambda ad: blocked.allows(ad.id, ad.campaign_id))
+    if not candidates:
+        return []
+    now = time.time()
+    states = await billing.budget_states((c.ad.campaign_id for c in candidates), now, user_key)
+    elapsed = billing.clock.day_elapsed(now)
+    draw = (rng or random).random
+    bids: list[Bid] = []
+    by_ad: dict[str, Candidate] = {}
+    for c in candidates:
+        bid = effective_bid(c.ad, c.matched_keywords)
+        state = states.get(c.ad.campaign_id)
+        if state is None or not may_enter(state, bid, elapsed, draw()):
+            continue
+        bids.append(Bid(ad=c.ad, bid_fen=bid, quality=c.score))
+        by_ad[c.ad.id] = c
+    wins = run_auction(bids, slots, publisher.floor_fen)
+    out = []
+    for w in wins:
+        imp = uuid.uuid4().hex
+        ad = w.bid.ad
+        claim = ClickClaim(imp=imp, ad=ad.id, cmp=ad.campaign_id, adv=ad.advertiser_id, pub=publisher.id,
+                           price=w.price_fen, issued=now, url=ad.landing_url, user=user_key)
+        out.append(Placement(candidate=by_ad[ad.id], win=w, impression_id=imp, token=signer.sign(claim)))
+    await billing.record_impressions(publisher.id, [(p.win.bid.ad.id, p.win.bid.ad.campaign_id) for p in out],
+                                     now, user_key)
+    return out
