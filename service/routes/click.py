@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
+from service import metrics
 from service.clicks import BadClickToken
 from service.errors import AdmatchError
 from service.routes import ctx
@@ -51,5 +52,7 @@ async def click(token: str, request: Request) -> RedirectResponse:
     decision = await c.billing.decide_click(claim, reason, now)
     # The decision is not shown to the clicker: telling fraudsters why a click was not charged
     # helps them tune; advertisers see it in reports and the ledger.
-    del decision
+    metrics.CLICKS.labels(decision.reason).inc()
+    if decision.charged:
+        metrics.CHARGED_FEN.inc(decision.amount_fen)
     return RedirectResponse(claim.url, status_code=302, headers={"Cache-Control": "no-store"})

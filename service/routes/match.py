@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request
 
 from matching.analyze import make_page
+from service import metrics
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
 from service.routes import ctx
@@ -30,6 +31,11 @@ def click_base(request: Request) -> str:
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
              openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}})
 async def match(body: MatchRequest, request: Request, p: PublisherP) -> MatchResponse:
+    with metrics.MATCH_SECONDS.time():
+        return await _match(body, request, p)
+
+
+async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchResponse:
     c = ctx(request)
     if body.publisher_id != p.id:
         raise Forbidden(f"publisher_id {body.publisher_id!r} is not yours; send your own id ({p.id!r})")
@@ -53,6 +59,9 @@ async def match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRes
                      landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
                      price_fen=x.win.price_fen, click_url=base + x.token) for x in placements]
+    metrics.MATCH_ADS.inc(len(ads))
+    if not ads:
+        metrics.MATCH_EMPTY.inc()
     if not ads and publisher.fallback_ad:
         fb = publisher.fallback_ad
         ads = [MatchedAd(ad_id="house", campaign_id="house", title=fb["title"],

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.auth import Admin
 from service.routes import ctx
@@ -52,3 +53,8 @@ async def get_index_status(request: Request) -> IndexStatus:
 async def reload_index(request: Request, _: Admin) -> IndexStatus:
     await ctx(request).index.refresh()
     return index_status(request)
+
+
+@router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
