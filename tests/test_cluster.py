@@ -1,0 +1,83 @@
+"""Two service processes on a three-master Redis Cluster agree on matches, clicks, budgets and
+reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import admatch, redis_cluster, service_process, wait_for
+
+ADMIN = "cluster-admin-key"
+BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36"}
+PAGE = {"title": "楼市新政", "text": "本市新开楼盘首付两成，房贷利率下调，购房者关注学区房和二手房。"}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory):
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as ports:
+        yield ports
+
+
+def test_two_replicas_on_a_cluster_agree(cluster: list[int], tmp_path: Path) -> None:
+    """Matches, clicks, budget exhaustion and reports agree across two replicas on a cluster."""
+    env = {"ADMATCH_REDIS_URL": f"redis://127.0.0.1:{cluster[0]}", "ADMATCH_REDIS_CLUSTER": "true",
+           "ADMATCH_INDEX_DIR": str(tmp_path / "index"), "ADMATCH_ADMIN_KEY": ADMIN,
+           "ADMATCH_CLICK_MIN_DELAY_SECONDS": "0", "ADMATCH_CLICKS_PER_MINUTE": "10000",
+           "ADMATCH_CLICKS_PER_HOUR": "10000", "ADMATCH_INDEX_POLL_SECONDS": "0.2"}
+    with service_process({**env, "ADMATCH_DATA_DIR": str(tmp_path / "a")}) as a, \
+            service_process({**env, "ADMATCH_DATA_DIR": str(tmp_path / "b")}) as b:
+        pub = httpx.post(a + "/v1/publishers", headers=bearer(ADMIN), json={"name": "站点", "floor_fen": 5}).json()
+        adv = httpx.post(b + "/v1/advertisers", headers=bearer(ADMIN), json={"name": "房产"}).json()
+        cmp = httpx.post(a + "/v1/campaigns", headers=bearer(adv["api_key"]),
+                         json={"name": "楼盘", "daily_budget_fen": 1000, "total_budget_fen": 5000}).json()
+        for title, kws, bid in [("学区房新盘", ["楼盘", "学区房", "首付"], 300), ("二手房", ["二手房", "房贷"], 200)]:
+            r = httpx.post(b + f"/v1/campaigns/{cmp['id']}/ads", headers=bearer(adv["api_key"]),
+                           json={"title": title, "landing_url": "https://example.com/h", "keywords": kws,
+                                 "bid_fen": bid})
+            assert r.status_code == 201, r.text
+        built = admatch(["index", "build", "--quiet"], {**env, "ADMATCH_DATA_DIR": str(tmp_path / "c")})
+        assert built.returncode == 0, built.stderr
+        for base in (a, b):
+            wait_for(lambda base=base: httpx.get(base + "/readyz").status_code == 200, "replica not ready")
+
+        def match(base: str) -> dict:
+            r = httpx.post(base + "/v1/match", headers=bearer(pub["api_key"]),
+                           json={"publisher_id": pub["id"], "page": PAGE, "slots": 2})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        first_a, first_b = match(a), match(b)
+        assert [x["ad_id"] for x in first_a["ads"]] == [x["ad_id"] for x in first_b["ads"]]
+        assert first_a["ads"], "a relevant page gets ads"
+
+        charged = 0
+        for i in range(40):  # clicks alternate between replicas until the daily budget is spent
+            res = match(a if i % 2 else b)
+            if not res["ads"]:
+                break
+            ad = res["ads"][0]
+            r = httpx.get(ad["click_url"].replace(a, b) if i % 2 else ad["click_url"], headers=BROWSER)
+            assert r.status_code == 302
+            charged += ad["price_fen"]
+        # within one second of the budget running out, neither replica shows the campaign
+        time.sleep(1.0)
+        assert match(a)["ads"] == [] and match(b)["ads"] == []
+
+        reports = [httpx.get(base + f"/v1/reports/campaigns/{cmp['id']}", headers=bearer(adv["api_key"])).json()
+                   for base in (a, b)]
+        assert reports[0]["totals"] == reports[1]["totals"]
+        spend = reports[0]["totals"]["spend_fen"]
+        assert 0 < spend <= 1000
+        pub_report = httpx.get(a + f"/v1/reports/publishers/{pub['id']}", headers=bearer(pub["api_key"])).json()
+        assert pub_report["totals"]["spend_fen"] == spend
+        assert pub_report["totals"]["clicks"] == reports[0]["totals"]["clicks"]
+        verified = admatch(["ledger", "verify"], {**env, "ADMATCH_DATA_DIR": str(tmp_path / "c")})
+        assert verified.returncode == 0, verified.stdout + verified.stderr
