@@ -24,6 +24,7 @@ from service.clicks import ClickSigner
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
 from service.index_holder import IndexHolder
+from service.page_cache import PageCache
 from service.redis_conn import attach_or_start, stop_embedded
 from service.routes import admin, ads, campaigns, click, match, ops, reports
 from service.settings import Settings
@@ -73,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
-                         signer=ClickSigner(await click_keys(settings, r)))
+                         signer=ClickSigner(await click_keys(settings, r)),
+                         page_cache=PageCache(r if settings.page_cache_shared else None,
+                                              local_size=settings.page_cache_size,
+                                              ttl_s=settings.page_cache_ttl_seconds))
         await holder.refresh()
         await ctx.blocked.refresh()
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),

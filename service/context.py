@@ -12,6 +12,7 @@ from service.billing import Billing
 from service.catalog import CatalogStore
 from service.clicks import ClickSigner
 from service.index_holder import IndexHolder
+from service.page_cache import PageCache
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,4 +58,5 @@ class AppContext:
     blocked: BlockedCache
     billing: Billing
     signer: ClickSigner
+    page_cache: PageCache
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

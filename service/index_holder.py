@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from index import artifact
 from matching.matcher import MatchConfig, Matcher
+from matching.types import Ad
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 class Snapshot:
     manifest: artifact.Manifest
     matcher: Matcher
+    ads_by_id: Mapping[str, Ad] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, manifest: artifact.Manifest, matcher: Matcher) -> Snapshot:
+        return cls(manifest, matcher, {ad.id: ad for ad in matcher.catalog.ads})
 
 
 class IndexHolder:
@@ -45,7 +52,7 @@ class IndexHolder:
                 self.last_error = str(e)
                 log.error("index version %s refused: %s", version, e)
                 return False
-            self.snapshot = Snapshot(manifest, Matcher(catalog, self.config))
+            self.snapshot = Snapshot.of(manifest, Matcher(catalog, self.config))
             self.last_error = None
             log.info("serving index version %s (%d ads)", version, manifest.ad_count)
             return True

@@ -9,20 +9,24 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from matching.auction import Bid, Win, effective_bid, run_auction
 from matching.pacing import may_enter
-from matching.types import Candidate, Page
+from matching.types import Ad, Candidate, Page
 from service.billing import Billing
 from service.clicks import ClickClaim, ClickSigner
 from service.context import BlockedCache
 from service.index_holder import Snapshot
+from service.page_cache import PageCache
 from service.records import Publisher
 
 # How many relevant candidates enter budget checks and the auction, per slot asked for.
 CANDIDATES_PER_SLOT = 3
 MIN_CANDIDATES = 10
+# Depth of the cached relevance ranking: enough for 10 slots before per-request filtering.
+CACHE_DEPTH = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +37,32 @@ class Placement:
     token: str
 
 
-async def place_ads(*, snap: Snapshot, page: Page, slots: int, publisher: Publisher, user_key: str | None,
-                    blocked: BlockedCache, billing: Billing, signer: ClickSigner,
-                    rng: random.Random | None = None) -> list[Placement]:
-    matcher = snap.matcher
-    terms = matcher.analyze(page)
+async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
+                   blocked: BlockedCache, n: int) -> list[Candidate]:
+    """The ``n`` most relevant servable ads, from the page cache when the page was seen before."""
+    def allowed(ad: Ad) -> bool:
+        return blocked.allows(ad.id, ad.campaign_id)
+
+    version = snap.manifest.version
+    ranked = await cache.get(version, key, snap.ads_by_id) if key else None
+    terms = None
+    if ranked is None:
+        terms = snap.matcher.analyze(page())
+        ranked = snap.matcher.rank(terms, CACHE_DEPTH)
+        if key:
+            await cache.put(version, key, ranked)
+    out = [c for c in ranked if allowed(c.ad)]
+    if len(out) < n and len(ranked) == CACHE_DEPTH:  # many of the best are paused: look deeper
+        terms = terms or snap.matcher.analyze(page())
+        out = snap.matcher.rank(terms, n, eligible=allowed)
+    return out[:n]
+
+
+async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str | None, cache: PageCache,
+                    slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
+                    billing: Billing, signer: ClickSigner, rng: random.Random | None = None) -> list[Placement]:
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
-    candidates = matcher.rank(terms, n, eligible=lambda ad: blocked.allows(ad.id, ad.campaign_id))
+    candidates = await relevant(snap, page, page_key, cache, blocked, n)
     if not candidates:
         return []
     now = time.time()

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     timezone: str = Field(default="Asia/Shanghai", description="billing days and report hours")
     revenue_share: float = Field(default=0.68, ge=0, le=1, description="publisher's share of spend")
     public_base_url: str | None = Field(default=None, description="base of click URLs; unset: the request's")
+    page_cache_size: int = Field(default=10_000, ge=1, description="pages kept in each process's LRU")
+    page_cache_ttl_seconds: float = Field(default=3600, gt=0, description="how long a page's ranking is reused")
+    page_cache_shared: bool = Field(default=True, description="also share page rankings through Redis")
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
 
     @property

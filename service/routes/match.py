@@ -10,6 +10,7 @@ from matching.analyze import make_page
 from service import metrics
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
+from service.page_cache import page_key
 from service.routes import ctx
 from service.schemas import MatchedAd, MatchRequest, MatchResponse
 from service.serving import place_ads
@@ -49,10 +50,12 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRe
     if snap is None:
         raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     publisher = await c.catalog.get_publisher(p.id)
-    page = make_page(title=body.page.title, text=body.page.text, html=body.page.html)
-    placements = await place_ads(snap=snap, page=page, slots=body.slots, publisher=publisher,
-                                 user_key=body.user_key, blocked=c.blocked, billing=c.billing,
-                                 signer=c.signer)
+    pg = body.page
+    key = page_key(url=str(pg.url) if pg.url else None, title=pg.title, text=pg.text, html=pg.html)
+    placements = await place_ads(
+        snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
+        cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
+        blocked=c.blocked, billing=c.billing, signer=c.signer)
     base = click_base(request)
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,

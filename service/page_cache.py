@@ -1,0 +1,80 @@
+"""Page-analysis cache: a page seen before (same URL, same content) skips normalisation,
+segmentation, vectorisation and scoring.
+
+Two levels: an in-process LRU with TTL (cachetools) and a Redis cache shared by every worker and
+replica (``am:pc:<index version>:<page hash>``, with a TTL). What is cached is the relevance
+ranking of the page against one index version, before per-request filters (paused ads, budgets,
+pacing, auction), so a cached page still gets fresh billing decisions. Keys include the index
+version, so a new index never serves a stale ranking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+import redis.asyncio as aioredis
+from cachetools import TTLCache
+
+from matching.types import Ad, Candidate, Signals
+
+log = logging.getLogger(__name__)
+PREFIX = "am:pc:"
+
+
+def page_key(*, url: str | None, title: str | None, text: str | None, html: str | None) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in (url or "", title or "", text or "", html or ""):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _encode(cands: Sequence[Candidate]) -> str:
+    return json.dumps([[c.ad.id, c.score, dataclasses.asdict(c.signals), list(c.matched_keywords)]
+                       for c in cands], ensure_ascii=False)
+
+
+def _decode(raw: str, ads: Mapping[str, Ad]) -> list[Candidate] | None:
+    out = []
+    for ad_id, score, signals, matched in json.loads(raw):
+        ad = ads.get(ad_id)
+        if ad is None:
+            return None  # written against another catalog: recompute
+        out.append(Candidate(ad=ad, score=score, signals=Signals(**signals), matched_keywords=tuple(matched)))
+    return out
+
+
+class PageCache:
+    def __init__(self, r: aioredis.Redis | None, *, local_size: int, ttl_s: float) -> None:
+        self._r = r
+        self._local: TTLCache[tuple[str, str], list[Candidate]] = TTLCache(maxsize=local_size, ttl=ttl_s)
+        self._ttl = int(ttl_s)
+
+    async def get(self, version: str, key: str, ads: Mapping[str, Ad]) -> list[Candidate] | None:
+        hit = self._local.get((version, key))
+        if hit is not None or self._r is None:
+            return hit
+        try:
+            raw = await self._r.get(f"{PREFIX}{version}:{key}")
+        except Exception:  # the cache is an optimisation: never fail a match because of it
+            log.warning("page cache read failed", exc_info=True)
+            return None
+        if raw is None:
+            return None
+        cands = _decode(raw, ads)
+        if cands is not None:
+            self._local[(version, key)] = cands
+        return cands
+
+    async def put(self, version: str, key: str, cands: list[Candidate]) -> None:
+        self._local[(version, key)] = cands
+        if self._r is None:
+            return
+        try:
+            await self._r.set(f"{PREFIX}{version}:{key}", _encode(cands), ex=self._ttl)
+        except Exception:
+            log.warning("page cache write failed", exc_info=True)
