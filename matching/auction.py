@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from matching.types import Ad
 
@@ -54,7 +55,9 @@ def run_auction(bids: Sequence[Bid], slots: int, floor_fen: int) -> list[Win]:
     for i, b in enumerate(eligible[:slots]):
         if i + 1 < len(eligible):
             nxt = eligible[i + 1]
-            price = math.floor(nxt.ecpm / max(b.quality, MIN_QUALITY)) + 1
+            # exact rationals: in floats bid×q/q can land just under bid and undercharge by a fen
+            ratio = Fraction(nxt.bid_fen) * Fraction(nxt.quality) / Fraction(max(b.quality, MIN_QUALITY))
+            price = math.floor(ratio) + 1
         else:
             price = floor_fen
         price = max(floor_fen, min(b.bid_fen, price))

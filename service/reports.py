@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Literal
 
 import redis.asyncio as aioredis
@@ -120,8 +122,10 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(imp, clicks, spend, inv)
             total.add(imp, clicks, spend, inv)
     out = [rows[k] for k in sorted(rows)]
+    # the share as the decimal it was written as: in floats 100 × 0.57 is 56.99… and floors to 56
+    exact_share = Fraction(str(share))
     for row in [*out, total]:
-        row.earnings_fen = int(row.spend_fen * share)
+        row.earnings_fen = math.floor(row.spend_fen * exact_share)
     return out, total
 
 

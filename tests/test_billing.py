@@ -1,0 +1,429 @@
+"""Click billing against the real Redis: the click script, rate limits, budgets, ledger and reports.
+
+Each test flushes the database (``clean_redis``), creates its campaigns through
+:class:`service.catalog.CatalogStore` so the budget hash is mirrored as in production, and drives
+:class:`service.billing.Billing` on a ``redis.asyncio`` client inside ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.click_rules import InvalidReason, is_bot, timing_reason
+from service import keys, ledger, reports
+from service.billing import Billing, ClickDecision, Clock
+from service.catalog import CatalogStore
+from service.clicks import ClickClaim
+
+TZ = "Asia/Shanghai"
+WINDOW_S = 3600.0
+BROWSER_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/124.0 Safari/537.36")
+ADV, CMP, AD, PUB = "adv1", "cmp1", "ad1", "pub1"
+
+
+@dataclass
+class Env:
+    r: aioredis.Redis
+    billing: Billing
+    store: CatalogStore
+
+    async def campaign(self, cid: str = CMP, *, daily: int | None = None, total: int | None = None) -> str:
+        if not await self.r.exists(keys.advertiser(ADV)):
+            await self.store.create_advertiser("广告主", id=ADV)
+        await self.store.create_campaign(ADV, name=cid, id=cid, daily_budget_fen=daily, total_budget_fen=total)
+        return cid
+
+    async def ledger(self, cid: str = CMP) -> list[dict[str, str]]:
+        return [fields for _id, fields in await self.r.xrange(keys.ledger(cid))]
+
+    async def spend(self, cid: str = CMP) -> int:
+        return int(await self.r.get(keys.spend_total(cid)) or 0)
+
+
+@asynccontextmanager
+async def env(url: str, **pool: int) -> AsyncIterator[Env]:
+    if pool:
+        r = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=pool["max_connections"], timeout=30))
+    else:
+        r = aioredis.from_url(url, decode_responses=True)
+    try:
+        yield Env(r, Billing(r, Clock(TZ), click_window_s=WINDOW_S), CatalogStore(r))
+    finally:
+        await r.aclose()
+
+
+def claim(price: int, *, cid: str = CMP, pub: str = PUB, issued: float | None = None,
+          user: str | None = None) -> ClickClaim:
+    return ClickClaim(imp=uuid.uuid4().hex, ad=AD, cmp=cid, adv=ADV, pub=pub, price=price,
+                      issued=time.time() - 5 if issued is None else issued,
+                      url="https://example.com/landing", user=user)
+
+
+# ---- one click --------------------------------------------------------------------------------
+
+def test_valid_click_charges_the_price_once_and_appends_one_ledger_entry(redis_url, clean_redis):
+    """A valid click adds exactly its price to total, daily and hourly spend and one 'valid' ledger entry."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=10_000, total=100_000)
+            c, now = claim(137), time.time()
+            d = await e.billing.decide_click(c, None, now)
+            assert d == ClickDecision(charged=True, amount_fen=137, reason="valid")
+            assert await e.spend() == 137
+            assert int(await e.r.get(keys.spend_day(CMP, e.billing.clock.day(now)))) == 137
+            stats = await e.r.hgetall(keys.stats(CMP, e.billing.clock.hour(now)))
+            assert (stats["click"], stats["spend"], stats[f"a:{AD}:spend"], stats[f"p:{PUB}:click"]) == \
+                ("1", "137", "137", "1")
+            [entry] = await e.ledger()
+            assert (entry["imp"], entry["ad"], entry["pub"], entry["amount"], entry["reason"]) == \
+                (c.imp, AD, PUB, "137", "valid")
+    asyncio.run(go())
+
+
+def test_second_click_on_an_impression_is_a_free_duplicate(redis_url, clean_redis):
+    """Clicking the same impression again is recorded as 'duplicate' and charges nothing more."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=100_000)
+            c = claim(90)
+            first = await e.billing.decide_click(c, None, time.time())
+            second = await e.billing.decide_click(c, None, time.time())
+            assert first.charged and not second.charged
+            assert (second.amount_fen, second.reason) == (0, "duplicate")
+            assert await e.spend() == 90
+            assert [(x["reason"], x["amount"]) for x in await e.ledger()] == [("valid", "90"), ("duplicate", "0")]
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("age_s,expected", [(WINDOW_S + 1, InvalidReason.EXPIRED), (0.2, InvalidReason.TOO_FAST)])
+def test_clicks_outside_the_timing_window_are_recorded_but_not_charged(redis_url, clean_redis, age_s, expected):
+    """A click older than the window is 'expired', one sooner than a person clicks is 'too_fast'; neither is charged."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=100_000)
+            now = time.time()
+            c = claim(50, issued=now - age_s)
+            reason = timing_reason(c.issued, now, window_s=WINDOW_S, min_delay_s=1.0)
+            assert reason == expected
+            d = await e.billing.decide_click(c, reason, now)
+            assert (d.charged, d.amount_fen, d.reason) == (False, 0, expected.value)
+            assert await e.spend() == 0
+            stats = await e.r.hgetall(keys.stats(CMP, e.billing.clock.hour(now)))
+            assert stats[f"inv:{expected.value}"] == "1" and "click" not in stats
+            assert [x["reason"] for x in await e.ledger()] == [expected.value]
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("ua", [
+    "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "curl/8.5.0", "", None,
+], ids=["baiduspider", "googlebot", "curl", "empty", "missing"])
+def test_crawler_or_missing_user_agent_is_a_bot_click(redis_url, clean_redis, ua):
+    """A click from a crawler or without a user agent is recorded as 'bot' and not charged."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=100_000)
+            assert is_bot(ua)
+            d = await e.billing.decide_click(claim(50), InvalidReason.BOT, time.time())
+            assert (d.charged, d.reason) == (False, "bot")
+            assert await e.spend() == 0
+            assert [x["reason"] for x in await e.ledger()] == ["bot"]
+    asyncio.run(go())
+
+
+def test_browser_user_agent_is_not_a_bot():
+    """Desktop and mobile browser user agents pass the bot check."""
+    assert not is_bot(BROWSER_UA)
+    assert not is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+                      "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+# ---- rate limits ------------------------------------------------------------------------------
+
+def minute_start() -> float:
+    return math.floor(time.time() / 60) * 60 + 1.0
+
+
+def test_rate_limit_per_ip_per_minute(redis_url, clean_redis):
+    """An IP over its per-minute limit is limited; another IP and the next minute are not."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            now = minute_start()
+            hits = [await e.billing.over_rate_limit(["ip:10.0.0.1"], now, 3, 1000) for _ in range(5)]
+            assert hits == [False, False, False, True, True]
+            assert not await e.billing.over_rate_limit(["ip:10.0.0.2"], now, 3, 1000)
+            assert not await e.billing.over_rate_limit(["ip:10.0.0.1"], now + 60, 3, 1000)
+    asyncio.run(go())
+
+
+def test_rate_limit_per_user_key_across_ips(redis_url, clean_redis):
+    """One user key clicking from many IPs is limited on the user key."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            now = minute_start()
+            hits = [await e.billing.over_rate_limit([f"ip:10.0.1.{i}", "user:u-42"], now, 2, 1000)
+                    for i in range(4)]
+            assert hits == [False, False, True, True]
+    asyncio.run(go())
+
+
+def test_rate_limit_per_hour(redis_url, clean_redis):
+    """Clicks spread over minutes are still limited by the hourly limit."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            start = math.floor(time.time() / 3600) * 3600 + 1.0
+            hits = [await e.billing.over_rate_limit(["ip:10.0.2.1"], start + 60 * i, 100, 4) for i in range(6)]
+            assert hits == [False, False, False, False, True, True]
+    asyncio.run(go())
+
+
+def test_rate_limited_click_is_recorded_but_not_charged(redis_url, clean_redis):
+    """A click decided 'rate_limited' is in the ledger and stats and costs nothing."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=100_000)
+            now = time.time()
+            d = await e.billing.decide_click(claim(70), InvalidReason.RATE_LIMITED, now)
+            assert (d.charged, d.reason) == (False, "rate_limited")
+            assert await e.spend() == 0
+            stats = await e.r.hgetall(keys.stats(CMP, e.billing.clock.hour(now)))
+            assert stats["inv:rate_limited"] == "1" and stats[f"p:{PUB}:inv:rate_limited"] == "1"
+    asyncio.run(go())
+
+
+# ---- budgets ----------------------------------------------------------------------------------
+
+def test_daily_budget_refuses_the_click_that_would_exceed_it(redis_url, clean_redis):
+    """Once a click would take today's spend over the daily budget it is refused, and tomorrow charges again."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=250)
+            now = time.time()
+            got = [(await e.billing.decide_click(claim(100), None, now)).reason for _ in range(3)]
+            assert got == ["valid", "valid", "budget_exhausted"]
+            assert int(await e.r.get(keys.spend_day(CMP, e.billing.clock.day(now)))) == 200
+            tomorrow = now + 86400
+            assert (await e.billing.decide_click(claim(100, issued=tomorrow - 5), None, tomorrow)).charged
+            assert await e.spend() == 300
+    asyncio.run(go())
+
+
+def test_total_budget_refuses_the_click_that_would_exceed_it(redis_url, clean_redis):
+    """Once a click would take total spend over the total budget it is refused, on later days too."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=250)
+            now = time.time()
+            got = [(await e.billing.decide_click(claim(100), None, now)).reason for _ in range(3)]
+            later = now + 3 * 86400
+            got.append((await e.billing.decide_click(claim(100, issued=later - 5), None, later)).reason)
+            assert got == ["valid", "valid", "budget_exhausted", "budget_exhausted"]
+            assert await e.spend() == 200
+    asyncio.run(go())
+
+
+def test_budget_policy_refuses_rather_than_charging_part(redis_url, clean_redis):
+    """A click dearer than what is left is refused whole; a click that fits exactly is charged to the last fen."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=1000, total=150)
+            now = time.time()
+            assert (await e.billing.decide_click(claim(100), None, now)).charged
+            refused = await e.billing.decide_click(claim(51), None, now)
+            assert (refused.charged, refused.amount_fen, refused.reason) == (False, 0, "budget_exhausted")
+            assert await e.spend() == 100
+            assert (await e.billing.decide_click(claim(50), None, now)).charged
+            assert await e.spend() == 150
+    asyncio.run(go())
+
+
+def test_campaign_without_budget_hash_is_never_charged(redis_url, clean_redis):
+    """A click for a campaign with no budget hash is refused as 'budget_exhausted' and no spend appears."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            d = await e.billing.decide_click(claim(10, cid="ghost"), None, time.time())
+            assert (d.charged, d.reason) == (False, "budget_exhausted")
+            assert await e.r.get(keys.spend_total("ghost")) is None
+            assert [x["reason"] for x in await e.ledger("ghost")] == ["budget_exhausted"]
+            states = await e.billing.budget_states(["ghost"], time.time(), None)
+            assert states["ghost"].total_budget_fen == 0
+    asyncio.run(go())
+
+
+# ---- concurrency ------------------------------------------------------------------------------
+
+def test_thousand_concurrent_clicks_on_one_impression_charge_once(redis_url, clean_redis):
+    """1,000 simultaneous clicks on one impression over a connection pool produce exactly one charge."""
+    async def go() -> None:
+        async with env(redis_url, max_connections=64) as e:
+            await e.campaign(total=10**9)
+            c, now = claim(123), time.time()
+            decisions = await asyncio.gather(*(e.billing.decide_click(c, None, now) for _ in range(1000)))
+            assert Counter(d.reason for d in decisions) == {"valid": 1, "duplicate": 999}
+            assert await e.spend() == 123
+            assert Counter(x["reason"] for x in await e.ledger()) == {"valid": 1, "duplicate": 999}
+    asyncio.run(go())
+
+
+def test_clicks_on_one_impression_from_many_threads_charge_once(redis_url, clean_redis):
+    """Clicks on one impression from 8 threads, each with its own event loop and client, charge once."""
+    async def setup() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**9)
+    asyncio.run(setup())
+    c, now = claim(77), time.time()
+    results: list[ClickDecision] = []
+    lock, barrier = threading.Lock(), threading.Barrier(8, timeout=30)
+
+    def worker() -> None:
+        async def go() -> list[ClickDecision]:
+            async with env(redis_url, max_connections=8) as e:
+                barrier.wait()
+                return list(await asyncio.gather(*(e.billing.decide_click(c, None, now) for _ in range(50))))
+        out = asyncio.run(go())
+        with lock:
+            results.extend(out)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 400
+    assert sum(d.charged for d in results) == 1
+    assert int(clean_redis.get(keys.spend_total(CMP))) == 77
+
+
+def test_many_impressions_against_a_small_budget_charge_exactly_what_fits(redis_url, clean_redis):
+    """5,000 concurrent clicks on distinct impressions against a budget worth 100 clicks charge exactly 100."""
+    async def go() -> None:
+        async with env(redis_url, max_connections=64) as e:
+            price = 37
+            await e.campaign(total=100 * price)
+            now = time.time()
+            decisions = await asyncio.gather(*(e.billing.decide_click(claim(price), None, now)
+                                               for _ in range(5000)))
+            assert Counter(d.reason for d in decisions) == {"valid": 100, "budget_exhausted": 4900}
+            assert await e.spend() == 100 * price
+            v = await ledger.verify(e.r)
+            assert v.ok, v.mismatches
+            assert (v.entries, v.charged_fen) == (5000, 100 * price)
+    asyncio.run(go())
+
+
+def test_ledger_verify_reports_a_tampered_counter(redis_url, clean_redis):
+    """verify finds a spend counter that no longer equals its ledger."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10_000)
+            await e.billing.decide_click(claim(100), None, time.time())
+            assert (await ledger.verify(e.r)).ok
+            await e.r.incrby(keys.spend_total(CMP), 1)
+            v = await ledger.verify(e.r)
+            assert not v.ok and "spend counter 101 fen, ledger 100 fen" in v.mismatches[0]
+    asyncio.run(go())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prices=st.lists(st.integers(1, 500), min_size=1, max_size=40),
+       total=st.integers(0, 5000), daily=st.one_of(st.none(), st.integers(0, 5000)))
+def test_spend_never_exceeds_budget_for_any_prices(redis_url, clean_redis, prices, total, daily):
+    """For any click prices and budgets, concurrent clicks charge the same as a sequential refuse-don't-split oracle allows and never more."""
+    clean_redis.flushdb()
+    cap = min(total, daily) if daily is not None else total
+
+    async def go() -> None:
+        async with env(redis_url, max_connections=16) as e:
+            await e.campaign(total=total, daily=daily)
+            now = time.time()
+            decisions = await asyncio.gather(*(e.billing.decide_click(claim(p), None, now) for p in prices))
+            charged = sum(d.amount_fen for d in decisions if d.charged)
+            spend = await e.spend()
+            assert spend == charged <= cap
+            # spend only grows, so a click refused then cannot fit in what is left now either
+            assert all(spend + p > cap for d, p in zip(decisions, prices, strict=True) if not d.charged)
+            assert (await ledger.verify(e.r)).ok
+    asyncio.run(go())
+
+
+# ---- reports ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("share", [0.68, 0.57, 0.7, 0.29])
+def test_report_figures_equal_the_ledger(redis_url, clean_redis, share):
+    """Campaign and publisher report totals equal the ledger, and earnings are floor(spend × share)."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            now = time.time()
+            await e.billing.record_impressions("pubA", [(AD, CMP)] * 7, now, None)
+            await e.billing.record_impressions("pubB", [(AD, CMP)] * 3, now, None)
+            # pubA earns 100 fen, pubB 300: round spends, where float spend × share lands under an integer
+            plan = [("pubA", 60, None), ("pubA", 40, None), ("pubB", 250, None), ("pubB", 10, InvalidReason.BOT),
+                    ("pubA", 20, InvalidReason.EXPIRED), ("pubA", 30, InvalidReason.BOT), ("pubB", 50, None)]
+            for pub, price, reason in plan:
+                await e.billing.decide_click(claim(price, pub=pub), reason, now)
+            entries = await e.ledger()
+            valid = [x for x in entries if x["reason"] == "valid"]
+            day = e.billing.clock.at(now).date()
+
+            rows, total = await reports.campaign_rows(e.r, CMP, day, day, "day")
+            assert len(rows) == 1 and rows[0].as_dict() == total.as_dict() | {"period": day.isoformat()}
+            assert total.impressions == 10
+            assert total.clicks == len(valid) == 4
+            assert total.spend_fen == sum(int(x["amount"]) for x in valid) == 400
+            assert total.invalid_clicks == dict(Counter(x["reason"] for x in entries if x["reason"] != "valid"))
+
+            for pub in ("pubA", "pubB"):
+                mine = [x for x in valid if x["pub"] == pub]
+                spend = sum(int(x["amount"]) for x in mine)
+                _, ptotal = await reports.publisher_rows(e.r, pub, day, day, "hour", share)
+                assert (ptotal.clicks, ptotal.spend_fen) == (len(mine), spend)
+                assert ptotal.earnings_fen == math.floor(spend * Fraction(str(share)))
+    asyncio.run(go())
+
+
+def test_hourly_rows_add_up_to_the_daily_total(redis_url, clean_redis):
+    """Clicks in two different hours land in two hourly rows whose sum is the total."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            now = time.time()
+            later = now + 3600
+            await e.billing.decide_click(claim(40), None, now)
+            await e.billing.decide_click(claim(60, issued=later - 5), None, later)
+            start, end = e.billing.clock.at(now).date(), e.billing.clock.at(later).date()
+            rows, total = await reports.campaign_rows(e.r, CMP, start, end, "hour")
+            assert [r.spend_fen for r in rows] == [40, 60]
+            assert total.spend_fen == 100 and total.clicks == 2
+    asyncio.run(go())
+
+
+def test_clicks_flow_into_report_rows_of_the_billing_timezone(redis_url, clean_redis):
+    """A click's hour in the report is its hour in the billing timezone, not UTC."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            now = time.time()
+            await e.billing.decide_click(claim(40), None, now)
+            local = e.billing.clock.at(now)
+            rows, _ = await reports.campaign_rows(e.r, CMP, local.date(), local.date(), "hour")
+            assert [r.period for r in rows] == [local.strftime("%Y-%m-%dT%H:00")]
+    asyncio.run(go())
+
