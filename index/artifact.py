@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from index.builder import assemble
+from matching import text
 from matching.matcher import PreparedCatalog
 from matching.tokenize import Tokenizer
 from matching.types import Ad
@@ -129,7 +130,7 @@ def save(catalog: PreparedCatalog, root: Path) -> Manifest:
             ad_count=len(catalog.ads), vocabulary_size=len(catalog.vectorizer.vocabulary),
             dense_dim=catalog.vectorizer.dim, faiss_index=type(catalog.dense).__name__,
             tokenizer={"engine": "jieba", "mode": "cut_for_search", "hmm": True,
-                       "user_words": len(catalog.tokenizer.user_words), "opencc": "tw2sp"},
+                       "user_words": len(catalog.tokenizer.user_words), "opencc": text.CONVERSION},
             libraries=_library_versions(),
             files={name: _sha256(tmp / name) for name in _FILES},
         )

@@ -23,10 +23,25 @@ _BOILERPLATE_TAGS = (
 _BLOCK_SPLIT = re.compile(r"[ \t\r\f\v]+")
 _MANY_NEWLINES = re.compile(r"\n\s*\n+")
 
-# OpenCC's tw2sp converts characters *and* Taiwan phrasing (網路→网络, 軟體→软件); running it on
-# text that is already Simplified leaves it unchanged, so it is safe for every page.
-_OPENCC_CONFIG = "tw2sp"
+# Characters only (OpenCC t2s): Simplified text passes through unchanged and a Traditional page
+# becomes its Simplified original. OpenCC's tw2sp also rewrites Taiwan phrasing, but its rules fire
+# on words mainland text uses too (程序→进程, 行程→进程, 資料→数据, 指標→指针), so it changed
+# Simplified pages and kept 資料 apart from 资料.
+_OPENCC_CONFIG = "t2s"
 _lock = threading.Lock()
+
+# Taiwan-only terms, mapped on the Simplified text (so both scripts meet) to the mainland word.
+# Only words with no other mainland reading belong here; a lookahead guards a known clash.
+_TAIWAN_TERMS = {
+    "网路": "网络", "软体": "软件", "硬体": "硬件", "资料库": "数据库", "记忆体": "内存",
+    "滑鼠": "鼠标", "萤幕": "屏幕", "硬碟": "硬盘", "印表机": "打印机", "伺服器": "服务器",
+    "部落格": "博客", "笔记型电脑": "笔记本电脑", "计程车": "出租车", "乙太网路": "以太网",
+}
+_TAIWAN_GUARDS = {"网路": "(?!由器)", "软体": "(?!动物)"}  # 网+路由器, 软体动物 (molluscs)
+_TAIWAN_RE = re.compile("|".join(re.escape(k) + _TAIWAN_GUARDS.get(k, "")
+                                 for k in sorted(_TAIWAN_TERMS, key=len, reverse=True)))
+# Recorded in index manifests: an index is only valid for the conversion it was built with.
+CONVERSION = f"opencc:{_OPENCC_CONFIG}+taiwan-terms:{len(_TAIWAN_TERMS)}"
 
 
 @lru_cache(maxsize=1)
@@ -59,9 +74,10 @@ def html_to_text(html: str) -> HtmlDocument:
 
 
 def to_simplified(text: str) -> str:
-    """Traditional → Simplified Chinese (with Taiwan phrase conversion)."""
+    """Traditional → Simplified Chinese characters, then Taiwan-only terms → mainland terms."""
     with _lock:  # OpenCC converters are not documented as thread-safe.
-        return _converter().convert(text)
+        text = _converter().convert(text)
+    return _TAIWAN_RE.sub(lambda m: _TAIWAN_TERMS[m.group()], text)
 
 
 def normalize(text: str) -> str:

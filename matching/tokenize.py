@@ -40,7 +40,10 @@ def stopwords() -> frozenset[str]:
 def normalize_keyword(keyword: str) -> str:
     """A keyword as it is matched: normalised like page text, inner spaces removed for CJK."""
     kw = normalize(keyword)
-    return kw if re.search(r"[a-z0-9] [a-z0-9]", kw) else _SPACE.sub("", kw)
+    if re.search(r"[a-z0-9] [a-z0-9]", kw):
+        return kw
+    # Joining can form a term that normalisation maps (網 路 → 网路 → 网络): normalise again.
+    return normalize(_SPACE.sub("", kw))
 
 
 class Tokenizer:

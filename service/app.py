@@ -100,7 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _field_name(loc: tuple[object, ...]) -> str:
+_NOT_JSON = "body is not valid UTF-8 JSON; send a UTF-8 encoded JSON object (Content-Type: application/json)"
+
+
+def _field_name(loc: tuple[object, ...], err_type: str) -> str:
+    if err_type == "json_invalid":  # loc holds a character offset, not a field
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
@@ -114,12 +119,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = []
         for err in exc.errors():
-            field = _field_name(tuple(err.get("loc", ())))
+            err_type = str(err.get("type", ""))
+            field = _field_name(tuple(err.get("loc", ())), err_type)
             msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            if err.get("type") == "extra_forbidden":
+            if err_type == "extra_forbidden":
                 msg = "unknown field; remove it (see /docs for the fields this endpoint takes)"
-            elif err.get("type") in ("json_invalid", "model_attributes_type") or "decode" in msg.lower():
-                msg = f"body is not valid UTF-8 JSON ({msg}); send a UTF-8 encoded JSON object"
+            elif err_type in ("json_invalid", "model_attributes_type") or "decode" in msg.lower():
+                msg = f"{_NOT_JSON} ({msg})"
             fields.append({"field": field, "message": msg})
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse({"error": "invalid_request", "detail": detail, "fields": fields},
@@ -127,6 +133,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that do not decode
+            return JSONResponse({"error": "invalid_request", "detail": _NOT_JSON,
+                                 "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))

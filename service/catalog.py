@@ -160,7 +160,8 @@ class CatalogStore:
         await self.r.hset(keys.budget(c.id), mapping={
             "daily": none if c.daily_budget_fen is None else c.daily_budget_fen,
             "total": none if c.total_budget_fen is None else c.total_budget_fen,
-            "pacing": c.pacing.value, "freq_cap": none if c.frequency_cap is None else c.frequency_cap,
+            # Pacing(...): a campaign read back from JSON holds the plain string.
+            "pacing": Pacing(c.pacing).value, "freq_cap": none if c.frequency_cap is None else c.frequency_cap,
         })
         await self.r.sadd(keys.BILLING_CAMPAIGNS, c.id)
 

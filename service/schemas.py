@@ -35,6 +35,8 @@ class Strict(BaseModel):
 
 # ---- admin --------------------------------------------------------------------------------------
 class AdvertiserIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "华东房产集团"}]})
+
     name: str = Field(min_length=1, max_length=100, examples=["华东房产集团"])
 
 
@@ -51,6 +53,9 @@ class FallbackAd(Strict):
 
 
 class PublisherIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "新闻早知道", "floor_fen": 10, "fallback_ad": {
+        "title": "新闻早知道 App", "description": "下载客户端，新闻早知道", "landing_url": "https://example.com/app"}}]})
+
     name: str = Field(min_length=1, max_length=100, examples=["新闻早知道"])
     floor_fen: Fen = Field(default=1, description="lowest price per click the publisher accepts")
     fallback_ad: FallbackAd | None = Field(default=None, description="house ad shown when nothing fits")
@@ -65,6 +70,8 @@ class PublisherOut(BaseModel):
 
 # ---- campaigns and ads --------------------------------------------------------------------------
 class CampaignIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广", "daily_budget_fen": 500000, "total_budget_fen": 5000000}]})
+
     name: str = Field(min_length=1, max_length=100, examples=["春季楼盘推广"])
     status: Status = Status.ACTIVE
     daily_budget_fen: Fen | None = Field(default=None, examples=[500000])
@@ -75,6 +82,8 @@ class CampaignIn(Strict):
 
 
 class CampaignPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广（加投）", "daily_budget_fen": 800000}]})
+
     name: str | None = Field(default=None, min_length=1, max_length=100)
     status: Status | None = None
     daily_budget_fen: Fen | None = None
@@ -105,6 +114,11 @@ def _check_keyword_bids(keywords: list[str] | None, bids: dict[str, int] | None)
 
 
 class AdIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "title": "3G手机套餐 长话市话漫游一个价", "description": "全国通话不分长市漫，月租低至18元",
+        "landing_url": "https://example.com/plan", "keywords": ["手机套餐", "长话", "市话", "漫游", "3g"],
+        "bid_fen": 120, "keyword_bids": {"手机套餐": 180}, "negative_keywords": ["招聘"]}]})
+
     title: str = Field(min_length=1, max_length=60, examples=["3G手机套餐 长话市话漫游一个价"])
     description: str = Field(default="", max_length=200, examples=["全国通话不分长市漫，月租低至18元"])
     landing_url: HttpUrl = Field(examples=["https://example.com/plan"])
@@ -130,6 +144,8 @@ class AdIn(Strict):
 
 
 class AdPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"bid_fen": 150, "keywords": ["手机套餐", "流量卡", "漫游"], "status": "paused"}]})
+
     title: str | None = Field(default=None, min_length=1, max_length=60)
     description: str | None = Field(default=None, max_length=200)
     landing_url: HttpUrl | None = None
