@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import faiss
 import redis.asyncio as aioredis
 import redis.asyncio.cluster as aiocluster
 from fastapi import FastAPI, Request
@@ -62,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One request searches a small query batch: FAISS's OpenMP threads only contend with each
+        # other and with the event loop (measured: 10k ads, p50 67 ms with 2 threads, 0.7 ms with 1).
+        faiss.omp_set_num_threads(1)
         embedded = None
         url = settings.redis_url
         if url is None:
