@@ -5,8 +5,10 @@ Layout under an index root::
     ROOT/versions/<version>/manifest.json   format version, counts, dims, tokenizer, library versions,
                                             sha256 of every other file
     ROOT/versions/<version>/ads.jsonl       the ad table, row i = FAISS id i
-    ROOT/versions/<version>/vectorizer.npz  vocabulary, idf, SVD components (allow_pickle=False)
-    ROOT/versions/<version>/ad_matrix.npz   the ads' TF-IDF rows (CSR arrays)
+    ROOT/versions/<version>/vectorizer.npz  vocabulary, idf, page-side (background) idf, SVD components;
+                                            character n-gram vocabulary and idf (allow_pickle=False)
+    ROOT/versions/<version>/ad_matrix.npz   the ads' TF-IDF rows, character n-gram rows and
+                                            neighbour graph (CSR arrays)
     ROOT/versions/<version>/dense.faiss     FAISS IndexIDMap2 over the ads' dense vectors
     ROOT/CURRENT                            name of the published version
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -38,12 +41,14 @@ import scipy.sparse as sp
 
 from index.builder import assemble
 from matching import text
-from matching.matcher import PreparedCatalog
+from matching.catalog import PreparedCatalog
+from matching.chargrams import CharSpace
 from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import TextVectorizer
 
-FORMAT_VERSION = 1
+# 2: page-side idf, character n-gram profiles and the neighbour graph (matching quality work)
+FORMAT_VERSION = 2
 _FILES = ("ads.jsonl", "vectorizer.npz", "ad_matrix.npz", "dense.faiss")
 _LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "opencc")
 
@@ -119,10 +124,18 @@ def save(catalog: PreparedCatalog, root: Path) -> Manifest:
         with (tmp / "ads.jsonl").open("w", encoding="utf-8") as f:
             for ad in catalog.ads:
                 f.write(json.dumps(ad_to_json(ad), ensure_ascii=False) + "\n")
-        np.savez(tmp / "vectorizer.npz", **catalog.vectorizer.state())
+        chars = catalog.chars.state() if catalog.chars is not None else {}
+        vec_arrays: dict[str, Any] = {**catalog.vectorizer.state(),
+                                      **{k: v for k, v in chars.items() if k in _CHAR_SPACE_KEYS}}
+        np.savez(tmp / "vectorizer.npz", **vec_arrays)
         ad_matrix = sp.csr_matrix(catalog.term_ad.T)
-        np.savez(tmp / "ad_matrix.npz", data=ad_matrix.data, indices=ad_matrix.indices,
-                 indptr=ad_matrix.indptr, shape=np.array(ad_matrix.shape, dtype=np.int64))
+        mat_arrays: dict[str, Any] = {
+            "data": ad_matrix.data, "indices": ad_matrix.indices, "indptr": ad_matrix.indptr,
+            "shape": np.array(ad_matrix.shape, dtype=np.int64),
+            **{k: v for k, v in chars.items() if k not in _CHAR_SPACE_KEYS}}
+        if catalog.neighbours is not None:
+            mat_arrays.update(_csr_arrays("nbr", sp.csr_matrix(catalog.neighbours)))
+        np.savez(tmp / "ad_matrix.npz", **mat_arrays)
         faiss.write_index(catalog.dense, str(tmp / "dense.faiss"))  # type: ignore[arg-type]
         manifest = Manifest(
             format_version=FORMAT_VERSION, version=version,
@@ -193,9 +206,14 @@ def load(root: Path, version: str | None = None) -> tuple[Manifest, PreparedCata
     with (vdir / "ads.jsonl").open(encoding="utf-8") as f:
         ads = [ad_from_json(json.loads(line)) for line in f if line.strip()]
     with np.load(vdir / "vectorizer.npz", allow_pickle=False) as z:
-        vectorizer = TextVectorizer.from_state({k: z[k] for k in z.files})
+        vec_state = {k: z[k] for k in z.files}
+    vectorizer = TextVectorizer.from_state(vec_state)
     with np.load(vdir / "ad_matrix.npz", allow_pickle=False) as z:
-        matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        mat_state = {k: z[k] for k in z.files}
+    matrix = sp.csr_matrix((mat_state["data"], mat_state["indices"], mat_state["indptr"]),
+                           shape=tuple(mat_state["shape"]))
+    chars = CharSpace.from_state({**vec_state, **mat_state}) if "char_vocabulary" in vec_state else None
+    neighbours = _csr_from("nbr", mat_state) if "nbr_indptr" in mat_state else None
     dense = faiss.read_index(str(vdir / "dense.faiss"))
     problems = []
     if len(ads) != manifest.ad_count:
@@ -206,7 +224,27 @@ def load(root: Path, version: str | None = None) -> tuple[Manifest, PreparedCata
         problems.append(f"dense dimension {dense.d}/{vectorizer.dim}, manifest says {manifest.dense_dim}")
     if dense.ntotal != len(ads):
         problems.append(f"FAISS holds {dense.ntotal} vectors for {len(ads)} ads")
+    if chars is None or chars.ad_rows.shape[0] != len(ads):
+        problems.append(f"character profiles cover {0 if chars is None else chars.ad_rows.shape[0]} ads "
+                        f"of {len(ads)}")
+    if neighbours is None or neighbours.shape != (len(ads), len(ads)):
+        problems.append(f"neighbour graph is {None if neighbours is None else neighbours.shape}, "
+                        f"expected ({len(ads)}, {len(ads)})")
     if problems:
         raise ArtifactError(f"index version {version} is inconsistent: {'; '.join(problems)}; rebuild the index")
     tokenizer = Tokenizer(kw for ad in ads for kw in ad.keywords)
-    return manifest, assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense)
+    return manifest, assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense, chars=chars,
+                              neighbours=neighbours)
+
+
+_CHAR_SPACE_KEYS = ("char_vocabulary", "char_idf")  # stored with the vectorizer; the rows with the ads
+
+
+def _csr_arrays(prefix: str, m: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {f"{prefix}_data": m.data, f"{prefix}_indices": m.indices, f"{prefix}_indptr": m.indptr,
+            f"{prefix}_shape": np.array(m.shape, dtype=np.int64)}
+
+
+def _csr_from(prefix: str, z: dict[str, np.ndarray]) -> sp.csr_matrix:
+    return sp.csr_matrix((z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
+                         shape=tuple(int(x) for x in z[f"{prefix}_shape"]))

@@ -1,4 +1,5 @@
-"""Catalog → in-memory index: tokenizer with keywords, TF-IDF/LSA vectorizer, FAISS index.
+"""Catalog → in-memory index: tokenizer with keywords, TF-IDF/LSA vectorizer, FAISS index,
+character n-gram profiles and the ads' neighbourhood graph.
 
 Contract: :func:`build` is deterministic for the same ads (in the same order) and settings.
 FAISS ids are row numbers in ``ads``; the FAISS index is an ``IndexIDMap2`` so rows can be
@@ -13,8 +14,11 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
+from matching.background import background_idf
+from matching.catalog import PreparedCatalog, prepare_keywords
+from matching.chargrams import CharSpace
 from matching.documents import ad_document
-from matching.matcher import PreparedCatalog, prepare_keywords
+from matching.neighbours import neighbour_graph
 from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import DEFAULT_DENSE_DIM, TextVectorizer
@@ -38,20 +42,31 @@ def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM,
         docs_for_fit: list[dict[str, float]] = [{}]
     else:
         docs_for_fit = docs
-    vectorizer, matrix = TextVectorizer.fit(docs_for_fit, dense_dim=dense_dim)
+    fitted, matrix = TextVectorizer.fit(docs_for_fit, dense_dim=dense_dim)
+    # Pages are weighted by general-corpus IDF (matching.background), ads by the catalog's.
+    vectorizer = TextVectorizer(fitted.vocabulary, fitted.idf, fitted.components,
+                                page_idf=background_idf(fitted.vocabulary))
     matrix = matrix[: len(ads)]
     return assemble(ads, tokenizer, vectorizer, matrix)
 
 
 def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer,
-             matrix: sp.csr_matrix, dense_index: faiss.Index | None = None) -> PreparedCatalog:
-    """Wire the parts of a catalog snapshot together (used by build and by load)."""
+             matrix: sp.csr_matrix, dense_index: faiss.Index | None = None,
+             chars: CharSpace | None = None, neighbours: sp.csr_matrix | None = None) -> PreparedCatalog:
+    """Wire the parts of a catalog snapshot together (used by build and by load).
+
+    Parts not given (the FAISS index, character profiles, neighbour graph) are computed here.
+    """
     ad_dense = vectorizer.dense(matrix)
     if dense_index is None:
         dense_index = make_faiss(ad_dense, np.arange(len(ads), dtype=np.int64))
+    if chars is None:
+        chars = CharSpace.fit(ads)
+    if neighbours is None:
+        neighbours = neighbour_graph(sp.csr_matrix(matrix))
     kws, negs, finder = prepare_keywords(ads)
     return PreparedCatalog(
         ads=list(ads), tokenizer=tokenizer, vectorizer=vectorizer,
         term_ad=sp.csr_matrix(matrix.T), ad_dense=ad_dense, dense=dense_index,
-        ad_keywords=kws, ad_negatives=negs, finder=finder,
+        ad_keywords=kws, ad_negatives=negs, finder=finder, chars=chars, neighbours=neighbours,
     )

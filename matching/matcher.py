@@ -1,59 +1,76 @@
-"""Ranking ads for a page: candidate retrieval (sparse + dense) and a blend of relevance signals.
+"""Ranking ads for a page: a blend of relevance signals, smoothed over the catalog's neighbourhoods.
+
+An ad's *base* score is a weighted sum of its signals (:mod:`matching.signals`, each in [0, 1]);
+its *neighbour support* is the weighted mean of the base scores of its nearest ads in the catalog
+(:mod:`matching.neighbours`); its final score is ``coverage · ((1 − μ)·base + μ·support)`` with
+μ = :attr:`MatchConfig.neighbour_weight`. The signals are measured on the page's catalog words;
+``coverage`` (:meth:`matching.vectors.TextVectorizer.coverage`, the same for every ad of a page)
+scales them by how much of the page those words are, so a page mostly about things no ad covers
+scores low everywhere and falls under the floor. With weights summing to one the score lies in
+[0, 1].
 
 Contract: :meth:`Matcher.rank` is a pure function of the page, the catalog snapshot the matcher
 was built with and its :class:`MatchConfig`; it returns at most ``k`` candidates, best first,
 each with a score ≥ ``config.floor`` — possibly none. Ties break on ad id, so results are
-deterministic.
+deterministic. An ad's score does not depend on which other ads are eligible: ``eligible`` and
+negative keywords only remove ads from the result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
-import scipy.sparse as sp
 
 from matching.analyze import analyze
-from matching.keywords import KeywordFinder
-from matching.tokenize import Tokenizer, normalize_keyword
+from matching.catalog import PreparedCatalog, VectorSearch, prepare_keywords
+from matching.signals import SIGNALS, Evidence, EvidenceGatherer
 from matching.types import Ad, Candidate, Page, PageTerms, Signals
-from matching.vectors import TextVectorizer
 
-
-class VectorSearch(Protocol):
-    """Inner-product top-k search over the ads' dense vectors (a FAISS index fits)."""
-
-    ntotal: int
-
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+__all__ = ["MatchConfig", "Matcher", "PreparedCatalog", "VectorSearch", "prepare_keywords"]
 
 
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
-    """Blend weights and limits. The weights multiply signals that each lie in [0, 1]."""
+    """Blend weights and limits. The weights multiply signals that each lie in [0, 1].
 
-    keyword_weight: float = 0.5
-    tfidf_weight: float = 0.3
-    dense_weight: float = 0.2
+    The default weights and ``neighbour_weight`` were fitted by ``scripts/fit_blend.py``: a
+    linear scorer trained with a listwise (softmax) loss on both labelled evaluation tracks
+    (long news articles and short headlines), checked by 5-fold cross-validation by page and
+    across tracks, then rescaled to sum to one; ``neighbour_weight`` was chosen on the
+    cross-validated scores. See docs/relevance.md for the figures.
+    """
+
+    keyword_weight: float = 0.351
+    tfidf_weight: float = 0.094
+    dense_weight: float = 0.125
+    coarse_weight: float = 0.224
+    char_weight: float = 0.205
+    neighbour_weight: float = 0.5
+    coarse_dim: int = 32  # leading LSA components of the ``coarse`` signal
     floor: float = 0.05
-    candidates: int = 200
+    candidates: int = 200  # ads retrieved per page from a catalog larger than ``exhaustive``
+    exhaustive: int = 2000  # catalogs up to this many ads are scored in full, without retrieval
+
+    @property
+    def signal_weights(self) -> np.ndarray:
+        """Weights in :data:`matching.signals.SIGNALS` order."""
+        return np.array([self.keyword_weight, self.tfidf_weight, self.dense_weight,
+                         self.coarse_weight, self.char_weight], dtype=np.float32)
+
+
+assert len(SIGNALS) == 5  # MatchConfig.signal_weights lists one weight per signal
 
 
 @dataclass(frozen=True, slots=True)
-class PreparedCatalog:
-    """Everything the matcher needs about a catalog snapshot; row i describes ``ads[i]``."""
+class Scored:
+    """A page's candidate ads (``evidence.rows``) with their base, support and final scores."""
 
-    ads: Sequence[Ad]
-    tokenizer: Tokenizer
-    vectorizer: TextVectorizer
-    term_ad: sp.csr_matrix  # terms × ads, TF-IDF weights (ad rows L2-normalised)
-    ad_dense: np.ndarray  # ads × dim unit vectors, row i for ads[i]
-    dense: VectorSearch  # over ad_dense; ids are row numbers
-    ad_keywords: Sequence[frozenset[str]]  # normalised keywords per row
-    ad_negatives: Sequence[frozenset[str]]
-    finder: KeywordFinder
+    evidence: Evidence
+    base: np.ndarray
+    support: np.ndarray
+    score: np.ndarray
 
 
 class Matcher:
@@ -62,74 +79,59 @@ class Matcher:
     def __init__(self, catalog: PreparedCatalog, config: MatchConfig | None = None) -> None:
         self.catalog = catalog
         self.config = config or MatchConfig()
+        self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim)
+        self._weights = self.config.signal_weights
+        # Rank of each row's ad id, so ties can break on id with one vectorised sort.
+        ids = [ad.id for ad in catalog.ads]
+        self._id_rank = np.empty(len(ids), dtype=np.int64)
+        self._id_rank[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
 
     def analyze(self, page: Page) -> PageTerms:
         return analyze(page, self.catalog.tokenizer)
+
+    def scores(self, terms: PageTerms) -> Scored | None:
+        """Signals, base score, neighbour support and final score of the page's candidate ads.
+
+        None when the page shares no term with the catalog. Exposed for evaluation and for
+        fitting the blend (scripts/fit_blend.py); :meth:`rank` selects from the same figures.
+        """
+        ev = self._evidence.gather(terms, self.config.candidates, self.config.exhaustive)
+        if ev is None:
+            return None
+        base = ev.values @ self._weights
+        nb = self.catalog.neighbours
+        if nb is None:
+            support, mu = np.zeros_like(base), 0.0
+        else:
+            support, mu = np.asarray(nb[ev.rows][:, ev.rows] @ base, dtype=np.float32), self.config.neighbour_weight
+        score = ev.coverage * ((1.0 - mu) * base + mu * support)
+        return Scored(evidence=ev, base=base, support=support, score=score)
 
     def rank(self, terms: PageTerms, k: int,
              eligible: Callable[[Ad], bool] | None = None) -> list[Candidate]:
         """The best ``k`` eligible ads at or above the relevance floor, best first."""
         cat, cfg = self.catalog, self.config
-        n_ads = len(cat.ads)
-        if n_ads == 0 or k <= 0:
+        if not cat.ads or k <= 0:
             return []
-        q = cat.vectorizer.sparse([terms.counts])
-        if q.nnz == 0:
+        scored = self.scores(terms)
+        if scored is None:
             return []
-        tfidf_scores = (q @ cat.term_ad).toarray().ravel()
-        qd = cat.vectorizer.dense(q)
-        n_cand = min(cfg.candidates, n_ads)
-        dense_scores: dict[int, float] = {}
-        if cat.dense.ntotal:
-            sims, rows = cat.dense.search(qd, min(n_cand, cat.dense.ntotal))
-            dense_scores = {int(r): float(s) for r, s in zip(rows[0], sims[0], strict=True) if r >= 0}
-        nz = np.flatnonzero(tfidf_scores)
-        if len(nz) > n_cand:
-            nz = nz[np.argpartition(-tfidf_scores[nz], n_cand)[:n_cand]]
-        rows_considered = sorted(set(nz.tolist()) | set(dense_scores))
-        dense_all = cat.ad_dense[rows_considered] @ qd[0] if rows_considered else np.zeros(0)
-
-        text = terms.page.title + "\n" + terms.page.body
-        page_terms = terms.terms
-        found = cat.finder.find(text, page_terms)
-        q_weights = _term_weights(q, cat.vectorizer)
+        ev, score, support = scored.evidence, scored.score, scored.support
         out: list[Candidate] = []
-        for row, dense_sim in zip(rows_considered, dense_all, strict=True):
+        for i in np.lexsort((self._id_rank[ev.rows], -score)):
+            if score[i] < cfg.floor or len(out) == k:
+                break
+            row = int(ev.rows[i])
             ad = cat.ads[row]
-            if cat.ad_negatives[row] & found:
+            if cat.ad_negatives[row] & ev.found:
                 continue
             if eligible is not None and not eligible(ad):
                 continue
-            matched = cat.ad_keywords[row] & found
-            kw_signal = _keyword_signal(matched, q_weights)
-            dense = max(0.0, float(dense_sim))
-            signals = Signals(keyword=kw_signal, tfidf=float(tfidf_scores[row]), dense=dense)
-            score = (cfg.keyword_weight * signals.keyword + cfg.tfidf_weight * signals.tfidf
-                     + cfg.dense_weight * signals.dense)
-            if score < cfg.floor:
-                continue
-            ordered = tuple(sorted(matched, key=lambda w: (-q_weights.get(w, 0.0), w)))
-            out.append(Candidate(ad=ad, score=score, signals=signals, matched_keywords=ordered))
-        out.sort(key=lambda c: (-c.score, c.ad.id))
-        return out[:k]
-
-
-def _term_weights(q: sp.csr_matrix, vec: TextVectorizer) -> dict[str, float]:
-    vocab = vec.vocabulary
-    return {vocab[i]: float(v) for i, v in zip(q.indices, q.data, strict=True)}
-
-
-def _keyword_signal(matched: set[str] | frozenset[str], q_weights: dict[str, float]) -> float:
-    """Page salience of the matched keywords, saturating: 1 - Π(1 - w)."""
-    miss = 1.0
-    for kw in matched:
-        miss *= 1.0 - min(1.0, q_weights.get(kw, 0.02) * 2)
-    return 1.0 - miss
-
-
-def prepare_keywords(ads: Sequence[Ad]) -> tuple[list[frozenset[str]], list[frozenset[str]], KeywordFinder]:
-    """Normalised keyword and negative-keyword sets per ad and one finder over all of them."""
-    kws = [frozenset(w for w in (normalize_keyword(k) for k in ad.keywords) if w) for ad in ads]
-    negs = [frozenset(w for w in (normalize_keyword(k) for k in ad.negative_keywords) if w) for ad in ads]
-    every = set().union(*kws, *negs) if ads else set()
-    return kws, negs, KeywordFinder(every)
+            v = ev.values[i]
+            signals = Signals(keyword=float(v[0]), tfidf=float(v[1]), dense=float(v[2]),
+                              coarse=float(v[3]), char=float(v[4]), neighbours=float(support[i]),
+                              coverage=ev.coverage)
+            matched = cat.ad_keywords[row] & ev.found
+            ordered = tuple(sorted(matched, key=lambda w: (-ev.salience.get(w, 0.0), w)))
+            out.append(Candidate(ad=ad, score=float(score[i]), signals=signals, matched_keywords=ordered))
+        return out

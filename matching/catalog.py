@@ -1,0 +1,58 @@
+"""A catalog snapshot as the matcher sees it: the ads and every structure built over them.
+
+Row i of every array, matrix and sequence here describes ``ads[i]``; the dense index's ids are
+row numbers. Built by :func:`index.builder.build` (or loaded by :func:`index.artifact.load`) and
+never mutated: a new catalog version is a new snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from matching.chargrams import CharSpace
+from matching.keywords import KeywordFinder
+from matching.tokenize import Tokenizer, normalize_keyword
+from matching.types import Ad
+from matching.vectors import TextVectorizer
+
+
+class VectorSearch(Protocol):
+    """Inner-product top-k search over the ads' dense vectors (a FAISS index fits)."""
+
+    ntotal: int
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCatalog:
+    """Everything the matcher needs about a catalog snapshot; row i describes ``ads[i]``.
+
+    ``chars`` and ``neighbours`` may be None (a catalog assembled by hand): the matcher then
+    scores without the character signal and without neighbour support.
+    """
+
+    ads: Sequence[Ad]
+    tokenizer: Tokenizer
+    vectorizer: TextVectorizer
+    term_ad: sp.csr_matrix  # terms × ads, TF-IDF weights (ad rows L2-normalised)
+    ad_dense: np.ndarray  # ads × dim unit vectors, row i for ads[i]
+    dense: VectorSearch  # over ad_dense; ids are row numbers
+    ad_keywords: Sequence[frozenset[str]]  # normalised keywords per row
+    ad_negatives: Sequence[frozenset[str]]
+    finder: KeywordFinder
+    chars: CharSpace | None = None  # character n-gram profiles of the ads
+    neighbours: sp.csr_matrix | None = None  # ads × ads, row-normalised k-NN weights
+
+
+def prepare_keywords(ads: Sequence[Ad]) -> tuple[list[frozenset[str]], list[frozenset[str]], KeywordFinder]:
+    """Normalised keyword and negative-keyword sets per ad and one finder over all of them."""
+    kws = [frozenset(w for w in (normalize_keyword(k) for k in ad.keywords) if w) for ad in ads]
+    negs = [frozenset(w for w in (normalize_keyword(k) for k in ad.negative_keywords) if w) for ad in ads]
+    every = set().union(*kws, *negs) if ads else set()
+    return kws, negs, KeywordFinder(every)

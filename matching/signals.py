@@ -1,0 +1,112 @@
+"""Relevance evidence for one page: candidate retrieval and the per-ad signals, each in [0, 1].
+
+Signals (columns of :attr:`Evidence.values`, in :data:`SIGNALS` order):
+
+- ``keyword``: advertiser keywords found in the page, weighted by their salience in the page
+  (catalog TF-IDF), saturating: 1 − Π(1 − min(1, 2·w)).
+- ``tfidf``: cosine of the page's terms and the ad's TF-IDF row, the page weighted by sublinear
+  tf × background IDF (:mod:`matching.background`), so generic words count less.
+- ``dense``: cosine in the catalog's LSA space (all components) of that same page vector.
+- ``coarse``: cosine in the leading components only (a coarser topic space that generalises
+  across ads with few shared words).
+- ``char``: cosine of character n-gram profiles (:mod:`matching.chargrams`), evidence from
+  words the catalog never saw.
+
+Candidates are every ad when the catalog is small (at most ``exhaustive`` or ``n`` ads); otherwise
+the ads with any shared term (best ``n`` by ``tfidf``) plus the ``n`` nearest in the dense space,
+so the cost stays bounded on large catalogs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from matching.catalog import PreparedCatalog
+from matching.types import PageTerms
+from matching.vectors import unit_rows
+
+SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char")
+# A keyword that is not a vocabulary term (e.g. a multi-word Latin phrase) still counts a little.
+_UNWEIGHTED_KEYWORD = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Signals of the candidate ads for one page."""
+
+    rows: np.ndarray  # candidate ad rows, ascending
+    values: np.ndarray  # len(rows) × len(SIGNALS), float32, each in [0, 1]
+    found: frozenset[str]  # advertiser keywords and negative keywords present in the page
+    salience: Mapping[str, float]  # page TF-IDF weight of each catalog term in the page
+    coverage: float  # share of the page's weight on catalog terms (TextVectorizer.coverage)
+
+
+class EvidenceGatherer:
+    """Computes :class:`Evidence` against one catalog snapshot (holds its keyword → rows index)."""
+
+    def __init__(self, catalog: PreparedCatalog, coarse_dim: int) -> None:
+        self.catalog = catalog
+        self.coarse_dim = max(1, min(coarse_dim, catalog.vectorizer.dim))
+        rows: defaultdict[str, list[int]] = defaultdict(list)
+        for r, kws in enumerate(catalog.ad_keywords):
+            for kw in kws:
+                rows[kw].append(r)
+        self._keyword_rows = {kw: np.asarray(r, dtype=np.int64) for kw, r in rows.items()}
+        self._ad_coarse = catalog.vectorizer.dense(catalog.term_ad.T.tocsr(), self.coarse_dim) \
+            if len(catalog.ads) else np.zeros((0, self.coarse_dim), dtype=np.float32)
+
+    def gather(self, terms: PageTerms, n_candidates: int, exhaustive: int = 0) -> Evidence | None:
+        """Signals for the page's candidate ads; None when the page shares no term with the catalog."""
+        cat = self.catalog
+        n_ads = len(cat.ads)
+        vec = cat.vectorizer
+        q = vec.page([terms.counts])
+        if n_ads == 0 or q.nnz == 0:
+            return None
+        tfidf_all = (q @ cat.term_ad).toarray().ravel()
+        proj = np.asarray(q @ vec.components.T, dtype=np.float32)  # 1 × dim LSA coordinates
+        qd = unit_rows(proj)
+        qc = unit_rows(proj[:, : self.coarse_dim])[0]
+        if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
+            rows = np.arange(n_ads)
+        else:
+            cand = np.flatnonzero(tfidf_all)
+            if len(cand) > n_candidates:
+                cand = cand[np.argpartition(-tfidf_all[cand], n_candidates)[:n_candidates]]
+            if cat.dense.ntotal:
+                _, nearest = cat.dense.search(qd, min(n_candidates, cat.dense.ntotal))
+                cand = np.union1d(cand, nearest[0][nearest[0] >= 0])
+            rows = np.unique(cand).astype(np.int64)
+
+        values = np.zeros((len(rows), len(SIGNALS)), dtype=np.float32)
+        salience = _salience(vec.sparse([terms.counts]), vec.vocabulary)
+        found = frozenset(cat.finder.find(terms.page.title + "\n" + terms.page.body, terms.terms))
+        values[:, 0] = self._keyword_signal(found, salience, rows, n_ads)
+        values[:, 1] = np.clip(tfidf_all[rows], 0.0, 1.0)
+        values[:, 2] = np.clip(cat.ad_dense[rows] @ qd[0], 0.0, 1.0)
+        values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
+        if cat.chars is not None:
+            values[:, 4] = cat.chars.scores(terms.counts, rows)
+        return Evidence(rows=rows, values=values, found=found, salience=salience,
+                        coverage=vec.coverage(terms.counts))
+
+    def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
+                        rows: np.ndarray, n_ads: int) -> np.ndarray:
+        log_miss = np.zeros(n_ads)
+        for kw in found:
+            ad_rows = self._keyword_rows.get(kw)
+            if ad_rows is None:
+                continue  # a negative keyword only
+            w = min(1.0, 2.0 * salience.get(kw, _UNWEIGHTED_KEYWORD))
+            log_miss[ad_rows] += np.log(max(1.0 - w, 1e-9))
+        return (1.0 - np.exp(log_miss[rows])).astype(np.float32)
+
+
+def _salience(q: sp.csr_matrix, vocabulary: list[str]) -> dict[str, float]:
+    return {vocabulary[i]: float(v) for i, v in zip(q.indices, q.data, strict=True)}
+
