@@ -185,6 +185,11 @@ def read_manifest(root: Path, version: str) -> Manifest:
         raise ArtifactError(
             f"index version {version} has format {manifest.format_version}, this admatch reads format "
             f"{FORMAT_VERSION}; rebuild the index with this admatch (admatch index build)")
+    built_with = manifest.tokenizer.get("opencc") if isinstance(manifest.tokenizer, dict) else None
+    if built_with != text.CONVERSION:
+        raise ArtifactError(
+            f"index version {version} was built with text conversion {built_with!r}, this admatch "
+            f"normalises with {text.CONVERSION!r}, so keywords would not meet pages; rebuild the index")
     return manifest
 
 

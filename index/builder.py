@@ -24,6 +24,9 @@ from matching.types import Ad
 from matching.vectors import DEFAULT_DENSE_DIM, TextVectorizer
 
 
+EMPTY_CATALOG_TERM = "\x00empty-catalog"
+
+
 def make_faiss(vectors: np.ndarray, ids: np.ndarray) -> faiss.IndexIDMap2:
     """Exact inner-product index over unit vectors, addressed by int64 ids."""
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(int(vectors.shape[1])))
@@ -38,10 +41,9 @@ def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM,
     tokenizer = Tokenizer(kw for ad in ads for kw in ad.keywords)
     seq: Iterable[Ad] = progress(ads) if progress else ads
     docs = [ad_document(ad, tokenizer) for ad in seq]
-    if not docs:
-        docs_for_fit: list[dict[str, float]] = [{}]
-    else:
-        docs_for_fit = docs
+    # An empty catalog (a fresh install, every ad paused) still gets a valid, empty index: the
+    # spaces are fitted on one placeholder document that no page term can reach.
+    docs_for_fit = docs or [{EMPTY_CATALOG_TERM: 1.0}]
     fitted, matrix = TextVectorizer.fit(docs_for_fit, dense_dim=dense_dim)
     # Pages are weighted by general-corpus IDF (matching.background), ads by the catalog's.
     vectorizer = TextVectorizer(fitted.vocabulary, fitted.idf, fitted.components,

@@ -138,9 +138,6 @@ def test_keywords_become_user_words(catalog: PreparedCatalog) -> None:
     assert {"新能源汽车", "携号转网", "suv"} <= catalog.tokenizer.user_words
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="index/builder.py: build([]) fails in TfidfTransformer (0 features); an empty "
-                          "catalog (fresh install, everything paused) cannot be indexed")
 def test_empty_catalog_builds_an_empty_index() -> None:
     """A catalog without ads builds an index that holds no ads."""
     empty = builder.build([], dense_dim=DENSE_DIM)
@@ -351,3 +348,15 @@ def test_holder_keeps_serving_when_a_damaged_version_is_published(saved: tuple[P
     assert asyncio.run(holder.refresh()) is False
     assert holder.snapshot is not None and holder.snapshot.manifest.version == old.name
     assert holder.last_error is not None and "dense.faiss" in holder.last_error
+
+
+def test_index_built_with_another_text_conversion_is_refused(tmp_path: Path) -> None:
+    """An index whose manifest names another Traditional→Simplified conversion is refused on load."""
+    built = builder.build([], dense_dim=DENSE_DIM)
+    manifest = artifact.save(built, tmp_path)
+    path = tmp_path / "versions" / manifest.version / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["tokenizer"]["opencc"] = "tw2sp"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(artifact.ArtifactError, match="rebuild the index"):
+        artifact.load(tmp_path)
