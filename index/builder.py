@@ -23,7 +23,6 @@ from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import DEFAULT_DENSE_DIM, TextVectorizer
 
-
 EMPTY_CATALOG_TERM = "\x00empty-catalog"
 
 
