@@ -89,6 +89,11 @@ class CatalogStore:
             raise NotFound(f"publisher {pid!r} does not exist")
         return Publisher.from_json(raw)
 
+    async def update_publisher(self, pid: str, changes: dict[str, Any]) -> Publisher:
+        pub = dataclasses.replace(await self.get_publisher(pid), **changes)
+        await self.r.set(keys.publisher(pid), pub.to_json(), xx=True)
+        return pub
+
     async def get_advertiser(self, aid: str) -> Advertiser:
         raw = await self.r.get(keys.advertiser(aid))
         if raw is None:

@@ -68,6 +68,21 @@ class PublisherOut(BaseModel):
     api_key: str = Field(description="shown once; store it, only its hash is kept")
 
 
+class PublisherPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"floor_fen": 20}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    floor_fen: Fen | None = Field(default=None, description="lowest price per click the publisher accepts")
+    fallback_ad: FallbackAd | None = Field(default=None, description="house ad shown when nothing fits")
+
+
+class PublisherView(BaseModel):
+    id: str
+    name: str
+    floor_fen: int
+    fallback_ad: dict[str, str] | None
+
+
 # ---- campaigns and ads --------------------------------------------------------------------------
 class CampaignIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广", "daily_budget_fen": 500000, "total_budget_fen": 5000000}]})

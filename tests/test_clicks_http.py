@@ -366,3 +366,16 @@ def test_bad_report_parameters_get_a_4xx_json_error(fast_client, params):
     assert 400 <= r.status_code < 500
     body = r.json()
     assert body["error"] == "invalid_request" and body["detail"]
+
+
+def test_admin_raises_a_publishers_floor_and_the_auction_charges_it(fast_client, world):
+    """After the admin raises a publisher's floor, a lone winner pays the new floor."""
+    w = world(fast_client, floor_fen=10)
+    assert w.one_ad()["price_fen"] == 10
+    r = fast_client.patch(f"/v1/publishers/{w.pub_id}", json={"floor_fen": 25}, headers=auth(ADMIN_KEY))
+    assert r.status_code == 200 and r.json()["floor_fen"] == 25
+    assert w.one_ad()["price_fen"] == 25
+    r = fast_client.patch(f"/v1/publishers/{w.pub_id}", json={"floor_fen": -1}, headers=auth(ADMIN_KEY))
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "floor_fen"
+    r = fast_client.patch(f"/v1/publishers/{w.pub_id}", json={"floor_fen": 30}, headers=auth(w.pub_key))
+    assert r.status_code == 403

@@ -6,7 +6,14 @@ from fastapi import APIRouter, Request, status
 
 from service.auth import Admin
 from service.routes import ctx
-from service.schemas import AdvertiserIn, AdvertiserOut, PublisherIn, PublisherOut
+from service.schemas import (
+    AdvertiserIn,
+    AdvertiserOut,
+    PublisherIn,
+    PublisherOut,
+    PublisherPatch,
+    PublisherView,
+)
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -24,3 +31,11 @@ async def create_publisher(body: PublisherIn, request: Request, _: Admin) -> Pub
     fallback = body.fallback_ad.model_dump(mode="json") if body.fallback_ad else None
     pub, key = await ctx(request).catalog.create_publisher(body.name, body.floor_fen, fallback_ad=fallback)
     return PublisherOut(id=pub.id, name=pub.name, floor_fen=pub.floor_fen, api_key=key)
+
+
+@router.patch("/publishers/{publisher_id}", response_model=PublisherView,
+              summary="Change a publisher's name, floor price or house ad (admin)")
+async def update_publisher(publisher_id: str, body: PublisherPatch, request: Request, _: Admin) -> PublisherView:
+    changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
+    pub = await ctx(request).catalog.update_publisher(publisher_id, changes)
+    return PublisherView(id=pub.id, name=pub.name, floor_fen=pub.floor_fen, fallback_ad=pub.fallback_ad)
