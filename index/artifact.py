@@ -39,11 +39,10 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from index.builder import assemble
+from index.builder import assemble, make_tokenizer
 from matching import text
 from matching.catalog import PreparedCatalog
 from matching.chargrams import CharSpace
-from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import TextVectorizer
 
@@ -110,6 +109,9 @@ def ad_from_json(data: dict[str, object]) -> Ad:
     d["keywords"] = tuple(d.get("keywords", ()))  # type: ignore[arg-type]
     d["negative_keywords"] = tuple(d.get("negative_keywords", ()))  # type: ignore[arg-type]
     d["keyword_bids"] = tuple((str(k), int(v)) for k, v in d.get("keyword_bids", ()))  # type: ignore[union-attr]
+    d["match_types"] = tuple((str(k), str(v)) for k, v in d.get("match_types", ()))  # type: ignore[union-attr]
+    d["target_categories"] = tuple(d.get("target_categories", ()))  # type: ignore[arg-type]
+    d["exclude_categories"] = tuple(d.get("exclude_categories", ()))  # type: ignore[arg-type]
     return Ad(**d)  # type: ignore[arg-type]
 
 
@@ -237,7 +239,7 @@ def load(root: Path, version: str | None = None) -> tuple[Manifest, PreparedCata
                         f"expected ({len(ads)}, {len(ads)})")
     if problems:
         raise ArtifactError(f"index version {version} is inconsistent: {'; '.join(problems)}; rebuild the index")
-    tokenizer = Tokenizer(kw for ad in ads for kw in ad.keywords)
+    tokenizer = make_tokenizer(ads)
     return manifest, assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense, chars=chars,
                               neighbours=neighbours)
 

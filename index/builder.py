@@ -16,14 +16,21 @@ import scipy.sparse as sp
 
 from matching.background import background_idf
 from matching.catalog import PreparedCatalog, prepare_keywords
+from matching.categories import seed_words
 from matching.chargrams import CharSpace
 from matching.documents import ad_document
+from matching.match_types import keyword_rules
 from matching.neighbours import neighbour_graph
 from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import DEFAULT_DENSE_DIM, TextVectorizer
 
 EMPTY_CATALOG_TERM = "\x00empty-catalog"
+
+
+def make_tokenizer(ads: Sequence[Ad]) -> Tokenizer:
+    """jieba with every advertiser keyword and every category seed term as user words."""
+    return Tokenizer([kw for ad in ads for kw in ad.keywords] + sorted(seed_words()))
 
 
 def make_faiss(vectors: np.ndarray, ids: np.ndarray) -> faiss.IndexIDMap2:
@@ -37,7 +44,7 @@ def make_faiss(vectors: np.ndarray, ids: np.ndarray) -> faiss.IndexIDMap2:
 def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM,
           progress: Callable[[Iterable[Ad]], Iterable[Ad]] | None = None) -> PreparedCatalog:
     """Segment every ad, fit the vector spaces on the catalog and index the dense vectors."""
-    tokenizer = Tokenizer(kw for ad in ads for kw in ad.keywords)
+    tokenizer = make_tokenizer(ads)
     seq: Iterable[Ad] = progress(ads) if progress else ads
     docs = [ad_document(ad, tokenizer) for ad in seq]
     # An empty catalog (a fresh install, every ad paused) still gets a valid, empty index: the
@@ -70,4 +77,5 @@ def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer
         ads=list(ads), tokenizer=tokenizer, vectorizer=vectorizer,
         term_ad=sp.csr_matrix(matrix.T), ad_dense=ad_dense, dense=dense_index,
         ad_keywords=kws, ad_negatives=negs, finder=finder, chars=chars, neighbours=neighbours,
+        rules=[keyword_rules(ad.keywords, ad.match_types) for ad in ads],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from matching.match_types import exact_form
 from matching.text import html_to_text, normalize
 from matching.tokenize import Tokenizer
 from matching.types import Page, PageTerms
@@ -22,7 +23,8 @@ def make_page(*, title: str | None = None, text: str | None = None, html: str | 
         doc = html_to_text(html)
         body = doc.text if not body else body + "\n" + doc.text
         title = title or doc.title
-    return Page(title=normalize(title or ""), body=normalize(body))
+    original = exact_form((title or "") + "\n" + body)
+    return Page(title=normalize(title or ""), body=normalize(body), original=original)
 
 
 def analyze(page: Page, tokenizer: Tokenizer) -> PageTerms:

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from matching.chargrams import CharSpace
 from matching.keywords import KeywordFinder
+from matching.match_types import KeywordRules
 from matching.tokenize import Tokenizer, normalize_keyword
 from matching.types import Ad
 from matching.vectors import TextVectorizer
@@ -48,6 +49,7 @@ class PreparedCatalog:
     finder: KeywordFinder
     chars: CharSpace | None = None  # character n-gram profiles of the ads
     neighbours: sp.csr_matrix | None = None  # ads × ads, row-normalised k-NN weights
+    rules: Sequence[KeywordRules] = ()  # declared match types per row (empty: all broad)
 
 
 def prepare_keywords(ads: Sequence[Ad]) -> tuple[list[frozenset[str]], list[frozenset[str]], KeywordFinder]:

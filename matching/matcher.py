@@ -18,13 +18,14 @@ negative keywords only remove ads from the result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from matching.analyze import analyze
 from matching.catalog import PreparedCatalog, VectorSearch, prepare_keywords
+from matching.categories import Category, CategoryClassifier, is_sensitive
 from matching.signals import SIGNALS, Evidence, EvidenceGatherer
 from matching.types import Ad, Candidate, Page, PageTerms, Signals
 
@@ -50,6 +51,7 @@ class MatchConfig:
     neighbour_weight: float = 0.5
     coarse_dim: int = 32  # leading LSA components of the ``coarse`` signal
     floor: float = 0.05
+    category_min_score: float = 0.2  # a page is in a category (and sensitive) from this score
     candidates: int = 200  # ads retrieved per page from a catalog larger than ``exhaustive``
     exhaustive: int = 2000  # catalogs up to this many ads are scored in full, without retrieval
 
@@ -81,6 +83,7 @@ class Matcher:
         self.config = config or MatchConfig()
         self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim)
         self._weights = self.config.signal_weights
+        self._classifier = CategoryClassifier()
         # Rank of each row's ad id, so ties can break on id with one vectorised sort.
         ids = [ad.id for ad in catalog.ads]
         self._id_rank = np.empty(len(ids), dtype=np.int64)
@@ -88,6 +91,10 @@ class Matcher:
 
     def analyze(self, page: Page) -> PageTerms:
         return analyze(page, self.catalog.tokenizer)
+
+    def categorize(self, terms: PageTerms) -> list[tuple[Category, float]]:
+        """The page's IAB categories (at most three, score ≥ ``config.category_min_score``)."""
+        return self._classifier.classify(terms.counts, top=3, min_score=self.config.category_min_score)
 
     def scores(self, terms: PageTerms) -> Scored | None:
         """Signals, base score, neighbour support and final score of the page's candidate ads.
@@ -107,15 +114,26 @@ class Matcher:
         score = ev.coverage * ((1.0 - mu) * base + mu * support)
         return Scored(evidence=ev, base=base, support=support, score=score)
 
-    def rank(self, terms: PageTerms, k: int,
-             eligible: Callable[[Ad], bool] | None = None) -> list[Candidate]:
-        """The best ``k`` eligible ads at or above the relevance floor, best first."""
+    def rank(self, terms: PageTerms, k: int, eligible: Callable[[Ad], bool] | None = None,
+             categories: Sequence[tuple[Category, float]] | None = None) -> list[Candidate]:
+        """The best ``k`` eligible ads at or above the relevance floor, best first.
+
+        An ad is left out when the page has one of its negative keywords, when its keywords are
+        all exact/phrase and none matches, when the page is outside its target categories or in
+        an excluded one, and when the page is sensitive and the ad has not opted in.
+        ``categories`` defaults to :meth:`categorize`.
+        """
         cat, cfg = self.catalog, self.config
         if not cat.ads or k <= 0:
             return []
         scored = self.scores(terms)
         if scored is None:
             return []
+        if categories is None:
+            categories = self.categorize(terms)
+        page_cats = {c.id for c, _ in categories} | {c.parent for c, _ in categories if c.parent}
+        sensitive = is_sensitive(categories)
+        original = terms.page.original
         ev, score, support = scored.evidence, scored.score, scored.support
         out: list[Candidate] = []
         for i in np.lexsort((self._id_rank[ev.rows], -score)):
@@ -125,6 +143,11 @@ class Matcher:
             ad = cat.ads[row]
             if cat.ad_negatives[row] & ev.found:
                 continue
+            rules = cat.rules[row] if cat.rules else None
+            if rules is not None and not rules.admits(ev.found, original):
+                continue
+            if not _category_allows(ad, page_cats, sensitive):
+                continue
             if eligible is not None and not eligible(ad):
                 continue
             v = ev.values[i]
@@ -133,5 +156,15 @@ class Matcher:
                               coverage=ev.coverage)
             matched = cat.ad_keywords[row] & ev.found
             ordered = tuple(sorted(matched, key=lambda w: (-ev.salience.get(w, 0.0), w)))
-            out.append(Candidate(ad=ad, score=float(score[i]), signals=signals, matched_keywords=ordered))
+            types = rules.types_of(ordered) if rules is not None else ("broad",) * len(ordered)
+            out.append(Candidate(ad=ad, score=float(score[i]), signals=signals, matched_keywords=ordered,
+                                 match_types=types))
         return out
+
+
+def _category_allows(ad: Ad, page_cats: set[str], sensitive: bool) -> bool:
+    if sensitive and not ad.allow_sensitive:
+        return False
+    if ad.target_categories and not page_cats.intersection(ad.target_categories):
+        return False
+    return not (ad.exclude_categories and page_cats.intersection(ad.exclude_categories))

@@ -19,6 +19,10 @@ class Ad:
     landing_url: str = ""
     keyword_bids: tuple[tuple[str, int], ...] = ()
     negative_keywords: tuple[str, ...] = ()
+    match_types: tuple[tuple[str, str], ...] = ()  # keyword → "exact" | "phrase"; others are broad
+    target_categories: tuple[str, ...] = ()  # IAB ids; shown only on pages in one of them
+    exclude_categories: tuple[str, ...] = ()  # IAB ids; never shown on pages in one of them
+    allow_sensitive: bool = False  # opted in to pages about sensitive topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,7 @@ class Page:
 
     title: str
     body: str
+    original: str = ""  # title + body, NFKC and lower-cased but not converted: for exact keywords
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,4 @@ class Candidate:
     score: float
     signals: Signals
     matched_keywords: tuple[str, ...] = field(default=())
+    match_types: tuple[str, ...] = field(default=())  # per matched keyword: exact | phrase | broad

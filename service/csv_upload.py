@@ -1,7 +1,9 @@
 """CSV bulk upload of ads: decoding, row parsing and validation, all rows checked before any is kept.
 
 Columns (header row required; order free): ``title, landing_url, keywords, bid_fen`` and
-optionally ``description, keyword_bids, negative_keywords, status``. Lists use ``|`` between items
+optionally ``description, keyword_bids, negative_keywords, status, target_categories,
+exclude_categories, allow_sensitive``. Keywords carry their match type: ``[exact]``, “phrase”
+(full-width quotes, or ASCII quotes inside a quoted cell), bare = broad. Lists use ``|`` between items
 (``;`` and the full-width ``；`` work too); ``keyword_bids`` items are ``keyword:fen``.
 Encoding: UTF-8 with or without BOM; GBK/GB18030 (what Excel writes on Chinese Windows) is
 decoded too. Anything else is refused with a message saying how to save the file.
@@ -20,7 +22,8 @@ from service.errors import InvalidInput
 from service.schemas import AdIn
 
 REQUIRED = ("title", "landing_url", "keywords", "bid_fen")
-OPTIONAL = ("description", "keyword_bids", "negative_keywords", "status")
+OPTIONAL = ("description", "keyword_bids", "negative_keywords", "status", "target_categories",
+            "exclude_categories", "allow_sensitive")
 MAX_ROWS = 10_000
 _LIST_SPLIT = re.compile(r"[|;；]")
 
@@ -55,6 +58,11 @@ def _row_to_input(row: dict[str, str]) -> dict[str, Any]:
         data["negative_keywords"] = _split(row["negative_keywords"])
     if row.get("status"):
         data["status"] = row["status"].strip()
+    for name in ("target_categories", "exclude_categories"):
+        if row.get(name):
+            data[name] = _split(row[name])
+    if row.get("allow_sensitive"):
+        data["allow_sensitive"] = row["allow_sensitive"].strip().lower() in ("1", "true", "yes", "是")
     if row.get("keyword_bids"):
         bids: dict[str, str] = {}
         for item in _split(row["keyword_bids"]):

@@ -17,7 +17,10 @@ def to_domain(rec: AdRecord) -> Ad:
     return Ad(id=rec.id, campaign_id=rec.campaign_id, advertiser_id=rec.advertiser_id, title=rec.title,
               keywords=tuple(rec.keywords), bid_fen=rec.bid_fen, description=rec.description,
               landing_url=rec.landing_url, keyword_bids=tuple(rec.keyword_bids),
-              negative_keywords=tuple(rec.negative_keywords))
+              negative_keywords=tuple(rec.negative_keywords),
+              match_types=tuple((str(k), str(v)) for k, v in rec.match_types),
+              target_categories=tuple(rec.target_categories), exclude_categories=tuple(rec.exclude_categories),
+              allow_sensitive=bool(rec.allow_sensitive))
 
 
 def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False) -> artifact.Manifest:

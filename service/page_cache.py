@@ -3,7 +3,7 @@ segmentation, vectorisation and scoring.
 
 Two levels: an in-process LRU with TTL (cachetools) and a Redis cache shared by every worker and
 replica (``am:pc:<index version>:<page hash>``, with a TTL). What is cached is the relevance
-ranking of the page against one index version, before per-request filters (paused ads, budgets,
+ranking of the page against one index version and its categories, before per-request filters (paused ads, budgets,
 pacing, auction), so a cached page still gets fresh billing decisions. Keys include the index
 version, so a new index never serves a stale ranking.
 """
@@ -14,11 +14,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 
+from matching.categories import Category, load_taxonomy
 from matching.types import Ad, Candidate, Signals
 
 log = logging.getLogger(__name__)
@@ -33,28 +35,41 @@ def page_key(*, url: str | None, title: str | None, text: str | None, html: str 
     return h.hexdigest()
 
 
-def _encode(cands: Sequence[Candidate]) -> str:
-    return json.dumps([[c.ad.id, c.score, dataclasses.asdict(c.signals), list(c.matched_keywords)]
-                       for c in cands], ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """A page's relevance ranking against one index version, and its categories."""
+
+    candidates: list[Candidate]
+    categories: list[tuple[Category, float]]
 
 
-def _decode(raw: str, ads: Mapping[str, Ad]) -> list[Candidate] | None:
+def _encode(res: PageResult) -> str:
+    return json.dumps({
+        "c": [[c.ad.id, c.score, dataclasses.asdict(c.signals), list(c.matched_keywords), list(c.match_types)]
+              for c in res.candidates],
+        "k": [[cat.id, score] for cat, score in res.categories]}, ensure_ascii=False)
+
+
+def _decode(raw: str, ads: Mapping[str, Ad]) -> PageResult | None:
+    data = json.loads(raw)
     out = []
-    for ad_id, score, signals, matched in json.loads(raw):
+    for ad_id, score, signals, matched, types in data["c"]:
         ad = ads.get(ad_id)
         if ad is None:
             return None  # written against another catalog: recompute
-        out.append(Candidate(ad=ad, score=score, signals=Signals(**signals), matched_keywords=tuple(matched)))
-    return out
+        out.append(Candidate(ad=ad, score=score, signals=Signals(**signals), matched_keywords=tuple(matched),
+                             match_types=tuple(types)))
+    taxonomy = load_taxonomy()
+    return PageResult(out, [(taxonomy[cid], score) for cid, score in data["k"]])
 
 
 class PageCache:
     def __init__(self, r: aioredis.Redis | None, *, local_size: int, ttl_s: float) -> None:
         self._r = r
-        self._local: TTLCache[tuple[str, str], list[Candidate]] = TTLCache(maxsize=local_size, ttl=ttl_s)
+        self._local: TTLCache[tuple[str, str], PageResult] = TTLCache(maxsize=local_size, ttl=ttl_s)
         self._ttl = int(ttl_s)
 
-    async def get(self, version: str, key: str, ads: Mapping[str, Ad]) -> list[Candidate] | None:
+    async def get(self, version: str, key: str, ads: Mapping[str, Ad]) -> PageResult | None:
         hit = self._local.get((version, key))
         if hit is not None or self._r is None:
             return hit
@@ -65,16 +80,16 @@ class PageCache:
             return None
         if raw is None:
             return None
-        cands = _decode(raw, ads)
-        if cands is not None:
-            self._local[(version, key)] = cands
-        return cands
+        res = _decode(raw, ads)
+        if res is not None:
+            self._local[(version, key)] = res
+        return res
 
-    async def put(self, version: str, key: str, cands: list[Candidate]) -> None:
-        self._local[(version, key)] = cands
+    async def put(self, version: str, key: str, res: PageResult) -> None:
+        self._local[(version, key)] = res
         if self._r is None:
             return
         try:
-            await self._r.set(f"{PREFIX}{version}:{key}", _encode(cands), ex=self._ttl)
+            await self._r.set(f"{PREFIX}{version}:{key}", _encode(res), ex=self._ttl)
         except Exception:
             log.warning("page cache write failed", exc_info=True)

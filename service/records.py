@@ -86,3 +86,7 @@ class AdRecord(Record):
     updated_at: str
     keyword_bids: tuple[tuple[str, int], ...] = ()
     negative_keywords: tuple[str, ...] = ()
+    match_types: tuple[tuple[str, str], ...] = ()
+    target_categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
+    allow_sensitive: bool = False

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from matching.categories import load_taxonomy
+from matching.match_types import MatchType, parse_keyword
 from service.records import Pacing, Status
 
 MAX_KEYWORD_CHARS = 40
@@ -24,7 +26,15 @@ def _keyword(value: str) -> str:
     return kw
 
 
+def _category(value: str) -> str:
+    if value not in load_taxonomy():
+        raise ValueError(f"{value!r} is not an IAB Content Taxonomy 3.1 id admatch knows; "
+                         "see GET /v1/categories for the ids")
+    return value
+
+
 Keyword = Annotated[str, AfterValidator(_keyword)]
+CategoryId = Annotated[str, AfterValidator(_category)]
 Fen = Annotated[int, Field(ge=0, le=10**12, description="amount in fen (分), 1 yuan = 100 fen")]
 BidFen = Annotated[int, Field(ge=1, le=MAX_BID_FEN, description="cost-per-click bid in fen (分)")]
 
@@ -137,25 +147,41 @@ class AdIn(Strict):
     title: str = Field(min_length=1, max_length=60, examples=["3G手机套餐 长话市话漫游一个价"])
     description: str = Field(default="", max_length=200, examples=["全国通话不分长市漫，月租低至18元"])
     landing_url: HttpUrl = Field(examples=["https://example.com/plan"])
-    keywords: list[Keyword] = Field(min_length=1, max_length=MAX_KEYWORDS,
-                                    examples=[["手机套餐", "长话", "市话", "漫游", "3g"]])
+    keywords: list[Keyword] = Field(
+        min_length=1, max_length=MAX_KEYWORDS, examples=[["手机套餐", "[长话]", '"市话"', "漫游", "3g"]],
+        description='match types: [精确] exact, "短语" phrase (Traditional form and width variants too), '
+                    "bare: broad (semantic similarity is enough)")
     bid_fen: BidFen = Field(examples=[120])
     keyword_bids: dict[Keyword, BidFen] = Field(default_factory=dict, description="per-keyword CPC bids")
     negative_keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
     status: Status = Status.ACTIVE
+    target_categories: list[CategoryId] = Field(default_factory=list, max_length=50,
+                                                description="IAB ids: show only on pages in one of them")
+    exclude_categories: list[CategoryId] = Field(default_factory=list, max_length=50,
+                                                 description="IAB ids: never show on pages in one of them")
+    allow_sensitive: bool = Field(default=False, description="may show on pages about sensitive topics")
 
     @model_validator(mode="after")
     def _bids_name_keywords(self) -> AdIn:
-        _check_keyword_bids(self.keywords, self.keyword_bids)
+        _check_keyword_bids([parse_keyword(k)[0] for k in self.keywords], self.keyword_bids)
         return self
 
     def to_fields(self) -> dict[str, Any]:
         return {
             "title": self.title, "description": self.description, "landing_url": str(self.landing_url),
-            "keywords": tuple(dict.fromkeys(self.keywords)), "bid_fen": self.bid_fen,
-            "keyword_bids": tuple(sorted(self.keyword_bids.items())),
+            "bid_fen": self.bid_fen, "keyword_bids": tuple(sorted(self.keyword_bids.items())),
             "negative_keywords": tuple(dict.fromkeys(self.negative_keywords)), "status": self.status,
+            "target_categories": tuple(dict.fromkeys(self.target_categories)),
+            "exclude_categories": tuple(dict.fromkeys(self.exclude_categories)),
+            "allow_sensitive": self.allow_sensitive, **keyword_fields(self.keywords),
         }
+
+
+def keyword_fields(raw: list[str]) -> dict[str, Any]:
+    """Keywords as written (with match-type marks) → plain keywords and their declared types."""
+    parsed = dict(parse_keyword(k) for k in raw)
+    return {"keywords": tuple(parsed),
+            "match_types": tuple((k, t.value) for k, t in parsed.items() if t != MatchType.BROAD)}
 
 
 class AdPatch(Strict):
@@ -169,10 +195,14 @@ class AdPatch(Strict):
     keyword_bids: dict[Keyword, BidFen] | None = None
     negative_keywords: list[Keyword] | None = Field(default=None, max_length=MAX_KEYWORDS)
     status: Status | None = None
+    target_categories: list[CategoryId] | None = Field(default=None, max_length=50)
+    exclude_categories: list[CategoryId] | None = Field(default=None, max_length=50)
+    allow_sensitive: bool | None = None
 
     @model_validator(mode="after")
     def _bids_name_keywords(self) -> AdPatch:
-        _check_keyword_bids(self.keywords, self.keyword_bids)
+        plain = [parse_keyword(k)[0] for k in self.keywords] if self.keywords is not None else None
+        _check_keyword_bids(plain, self.keyword_bids)
         return self
 
     def to_changes(self) -> dict[str, Any]:
@@ -181,7 +211,10 @@ class AdPatch(Strict):
             value = getattr(self, name)
             if value is None:
                 continue
-            if name in ("keywords", "negative_keywords"):
+            if name == "keywords":
+                out.update(keyword_fields(value))
+                continue
+            if name in ("negative_keywords", "target_categories", "exclude_categories"):
                 value = tuple(dict.fromkeys(value))
             elif name == "keyword_bids":
                 value = tuple(sorted(value.items()))
@@ -202,6 +235,9 @@ class AdOut(BaseModel):
     bid_fen: int
     keyword_bids: dict[str, int]
     negative_keywords: list[str]
+    target_categories: list[str]
+    exclude_categories: list[str]
+    allow_sensitive: bool
     status: Status
     created_at: str
     updated_at: str
@@ -233,6 +269,26 @@ class MatchRequest(Strict):
     user_key: str | None = Field(default=None, max_length=128, description="hashed cookie id")
 
 
+class PageCategory(BaseModel):
+    id: str = Field(description="IAB Content Taxonomy 3.1 unique id")
+    name: str
+    name_zh: str
+    score: float
+    sensitive: bool
+
+
+class MatchedKeyword(BaseModel):
+    keyword: str
+    match_type: str = Field(description="exact (精确), phrase (短语) or broad (广泛)")
+
+
+class Explanation(BaseModel):
+    matched: list[MatchedKeyword]
+    signals: dict[str, float] = Field(description="each relevance signal's score in [0, 1]")
+    quality: float = Field(description="relevance used as the auction's quality term")
+    bid_fen: int = Field(description="the CPC bid that entered the auction")
+
+
 class MatchedAd(BaseModel):
     ad_id: str
     campaign_id: str
@@ -244,6 +300,7 @@ class MatchedAd(BaseModel):
     impression_id: str
     price_fen: int = Field(description="what a valid click on this ad costs (GSP price)")
     click_url: str = Field(description="send the reader here on click; it redirects to landing_url")
+    explanation: Explanation | None = None
     house_ad: bool = False
 
 
@@ -251,7 +308,9 @@ class MatchResponse(BaseModel):
     request_id: str
     publisher_id: str
     index_version: str | None
+    page_categories: list[PageCategory] = Field(default_factory=list)
     ads: list[MatchedAd]
+    debug: dict[str, Any] | None = Field(default=None, description="with ?explain=1 only")
 
 
 class IndexStatus(BaseModel):

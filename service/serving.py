@@ -19,7 +19,7 @@ from service.billing import Billing
 from service.clicks import ClickClaim, ClickSigner
 from service.context import BlockedCache
 from service.index_holder import Snapshot
-from service.page_cache import PageCache
+from service.page_cache import PageCache, PageResult
 from service.records import Publisher
 
 # How many relevant candidates enter budget checks and the auction, per slot asked for.
@@ -38,33 +38,38 @@ class Placement:
 
 
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
-                   blocked: BlockedCache, n: int) -> list[Candidate]:
-    """The ``n`` most relevant servable ads, from the page cache when the page was seen before."""
+                   blocked: BlockedCache, n: int) -> PageResult:
+    """The ``n`` most relevant servable ads and the page's categories, from the page cache when
+    the page was seen before."""
     def allowed(ad: Ad) -> bool:
         return blocked.allows(ad.id, ad.campaign_id)
 
     version = snap.manifest.version
-    ranked = await cache.get(version, key, snap.ads_by_id) if key else None
+    res = await cache.get(version, key, snap.ads_by_id) if key else None
     terms = None
-    if ranked is None:
+    if res is None:
         terms = snap.matcher.analyze(page())
-        ranked = snap.matcher.rank(terms, CACHE_DEPTH)
+        cats = snap.matcher.categorize(terms)
+        res = PageResult(snap.matcher.rank(terms, CACHE_DEPTH, categories=cats), cats)
         if key:
-            await cache.put(version, key, ranked)
-    out = [c for c in ranked if allowed(c.ad)]
-    if len(out) < n and len(ranked) == CACHE_DEPTH:  # many of the best are paused: look deeper
+            await cache.put(version, key, res)
+    out = [c for c in res.candidates if allowed(c.ad)]
+    if len(out) < n and len(res.candidates) == CACHE_DEPTH:  # many of the best are paused: look deeper
         terms = terms or snap.matcher.analyze(page())
-        out = snap.matcher.rank(terms, n, eligible=allowed)
-    return out[:n]
+        out = snap.matcher.rank(terms, n, eligible=allowed, categories=res.categories)
+    return PageResult(out[:n], res.categories)
 
 
 async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str | None, cache: PageCache,
                     slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
-                    billing: Billing, signer: ClickSigner, rng: random.Random | None = None) -> list[Placement]:
+                    billing: Billing, signer: ClickSigner,
+                    rng: random.Random | None = None) -> tuple[list[Placement], PageResult]:
+    """The winners and the page's relevance result (candidates before budget and auction)."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
-    candidates = await relevant(snap, page, page_key, cache, blocked, n)
+    result = await relevant(snap, page, page_key, cache, blocked, n)
+    candidates = result.candidates
     if not candidates:
-        return []
+        return [], result
     now = time.time()
     states = await billing.budget_states((c.ad.campaign_id for c in candidates), now, user_key)
     elapsed = billing.clock.day_elapsed(now)
@@ -88,4 +93,4 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
         out.append(Placement(candidate=by_ad[ad.id], win=w, impression_id=imp, token=signer.sign(claim)))
     await billing.record_impressions(publisher.id, [(p.win.bid.ad.id, p.win.bid.ad.campaign_id) for p in out],
                                      now, user_key)
-    return out
+    return out, result

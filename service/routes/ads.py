@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from matching.match_types import MatchType, render_keyword
 from service import csv_upload
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
@@ -22,9 +23,12 @@ CSV_EXAMPLE = (
 
 def out(a: AdRecord) -> AdOut:
     return AdOut(id=a.id, campaign_id=a.campaign_id, advertiser_id=a.advertiser_id, title=a.title,
-                 description=a.description, landing_url=a.landing_url, keywords=list(a.keywords),
+                 description=a.description, landing_url=a.landing_url,
+                 keywords=[render_keyword(k, dict(a.match_types).get(k, MatchType.BROAD)) for k in a.keywords],
                  bid_fen=a.bid_fen, keyword_bids=dict(a.keyword_bids),
-                 negative_keywords=list(a.negative_keywords), status=a.status,
+                 negative_keywords=list(a.negative_keywords), target_categories=list(a.target_categories),
+                 exclude_categories=list(a.exclude_categories), allow_sensitive=a.allow_sensitive,
+                 status=a.status,
                  created_at=a.created_at, updated_at=a.updated_at)
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from matching.analyze import make_page
 from service import metrics
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
-from service.page_cache import page_key
+from service.page_cache import PageResult, page_key
 from service.routes import ctx
-from service.schemas import MatchedAd, MatchRequest, MatchResponse
-from service.serving import place_ads
+from service.schemas import Explanation, MatchedAd, MatchedKeyword, MatchRequest, MatchResponse, PageCategory
+from service.serving import Placement, place_ads
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 
@@ -31,12 +33,33 @@ def click_base(request: Request) -> str:
 
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
              openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}})
-async def match(body: MatchRequest, request: Request, p: PublisherP) -> MatchResponse:
+async def match(body: MatchRequest, request: Request, p: PublisherP,
+                explain: Annotated[bool, Query(description="add a debug view of every candidate")] = False,
+                ) -> MatchResponse:
     with metrics.MATCH_SECONDS.time():
-        return await _match(body, request, p)
+        return await _match(body, request, p, explain)
 
 
-async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchResponse:
+def _explanation(x: Placement) -> Explanation:
+    c = x.candidate
+    return Explanation(
+        matched=[MatchedKeyword(keyword=k, match_type=t) for k, t in
+                 zip(c.matched_keywords, c.match_types or ("broad",) * len(c.matched_keywords), strict=True)],
+        signals={k: round(v, 4) for k, v in dataclasses.asdict(c.signals).items()},
+        quality=round(x.win.bid.quality, 4), bid_fen=x.win.bid.bid_fen)
+
+
+def _debug(result: PageResult, placements: list[Placement]) -> dict[str, Any]:
+    won = {x.candidate.ad.id: x.win for x in placements}
+    return {"candidates": [{
+        "ad_id": c.ad.id, "campaign_id": c.ad.campaign_id, "score": round(c.score, 4),
+        "signals": {k: round(v, 4) for k, v in dataclasses.asdict(c.signals).items()},
+        "matched_keywords": list(c.matched_keywords), "match_types": list(c.match_types),
+        "outcome": (f"won slot {won[c.ad.id].slot + 1} at {won[c.ad.id].price_fen} fen" if c.ad.id in won
+                    else "lost: budget, pacing, frequency cap or auction")} for c in result.candidates]}
+
+
+async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: bool) -> MatchResponse:
     c = ctx(request)
     if body.publisher_id != p.id:
         raise Forbidden(f"publisher_id {body.publisher_id!r} is not yours; send your own id ({p.id!r})")
@@ -52,7 +75,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRe
     publisher = await c.catalog.get_publisher(p.id)
     pg = body.page
     key = page_key(url=str(pg.url) if pg.url else None, title=pg.title, text=pg.text, html=pg.html)
-    placements = await place_ads(
+    placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
         blocked=c.blocked, billing=c.billing, signer=c.signer)
@@ -61,7 +84,8 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRe
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
                      landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
-                     price_fen=x.win.price_fen, click_url=base + x.token) for x in placements]
+                     price_fen=x.win.price_fen, click_url=base + x.token, explanation=_explanation(x))
+           for x in placements]
     metrics.MATCH_ADS.inc(len(ads))
     if not ads:
         metrics.MATCH_EMPTY.inc()
@@ -71,5 +95,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP) -> MatchRe
                          description=fb.get("description", ""), landing_url=fb["landing_url"], score=0.0,
                          matched_keywords=[], impression_id=uuid.uuid4().hex, price_fen=0,
                          click_url=fb["landing_url"], house_ad=True)]
-    return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id,
-                         index_version=snap.manifest.version, ads=ads)
+    categories = [PageCategory(id=cat.id, name=cat.name, name_zh=cat.name_zh, score=round(score, 4),
+                               sensitive=cat.sensitive) for cat, score in result.categories]
+    return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id, index_version=snap.manifest.version,
+                         page_categories=categories, ads=ads, debug=_debug(result, placements) if explain else None)

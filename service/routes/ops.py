@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from matching.categories import load_taxonomy
 from service.auth import Admin
 from service.routes import ctx
 from service.schemas import IndexStatus
@@ -42,6 +45,12 @@ def index_status(request: Request) -> IndexStatus:
     m = snap.manifest
     return IndexStatus(loaded=True, version=m.version, ad_count=m.ad_count, built_at=m.built_at,
                        dense_dim=m.dense_dim, faiss_index=m.faiss_index)
+
+
+@router.get("/v1/categories", summary="The IAB Content Taxonomy 3.1 nodes admatch classifies into")
+async def categories() -> list[dict[str, Any]]:
+    return [{"id": c.id, "name": c.name, "name_zh": c.name_zh, "tier": c.tier, "parent": c.parent,
+             "sensitive": c.sensitive} for c in load_taxonomy()]
 
 
 @router.get("/v1/index/status", summary="The serving index: version, ad count, build time")
