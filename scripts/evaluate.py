@@ -136,13 +136,17 @@ def main() -> None:
     sums = dict.fromkeys(ks, 0.0)
     out = args.predictions.open("w", encoding="utf-8") if args.predictions else None
     elapsed = 0.0
+    floor = MatchConfig().floor  # the production relevance floor, for the share of pages left empty
+    empty = 0
     for p in pages:
         text, title = p["text"], p.get("title")
         if to_trad:
             text, title = to_trad.convert(text), to_trad.convert(title) if title else title
         t = time.perf_counter()
-        ranked = [c.ad.id for c in matcher.rank(matcher.analyze(make_page(title=title, text=text)), max(ks))]
+        cands = matcher.rank(matcher.analyze(make_page(title=title, text=text)), max(ks))
         elapsed += time.perf_counter() - t
+        ranked = [c.ad.id for c in cands]
+        empty += not cands or cands[0].score < floor
         for k in ks:
             sums[k] += precision(ranked, p["category"], ad_category, k)
         if out:
@@ -153,13 +157,14 @@ def main() -> None:
     result: dict[str, Any] = {f"P@{k}": round(sums[k] / n, 4) for k in ks}
     result.update({"pages": n, "ads": len(ads), "ms_per_page": round(elapsed / n * 1000, 2),
                    "build_seconds": round(build_s, 2), "traditional": args.traditional,
-                   "signal": args.signal or "all"})
+                   "signal": args.signal or "all", "floor": floor, "share_without_ad": round(empty / n, 4)})
     if not args.no_bm25:
         result["bm25"] = bm25_peer(pages, ads, ad_category, ks, to_trad)
     for k in ks:
         peer = f"   (BM25 peer {result['bm25'][f'P@{k}']:.4f})" if "bm25" in result else ""
         print(f"P@{k}: {result[f'P@{k}']:.4f}{peer}")
     print(f"ms per page: {result['ms_per_page']:.2f} over {n} pages, {len(ads)} ads")
+    print(f"pages left without an ad at the production floor {floor}: {result['share_without_ad']:.2%}")
     print(json.dumps(result, ensure_ascii=False))
 
 
