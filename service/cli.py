@@ -21,6 +21,8 @@ from service.indexing import build_from_catalog
 from service.redis_conn import redis_url
 from service.settings import Settings
 
+WORKER_STARTUP_SECONDS = 300
+
 
 def _settings() -> Settings:
     try:
@@ -32,8 +34,10 @@ def _settings() -> Settings:
 
 def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
     os.environ["ADMATCH_REDIS_URL"] = url  # workers (separate processes) read settings from env
+    # A worker imports jieba, OpenCC and FAISS and loads the index before it answers: give it more
+    # than uvicorn's 5 s, or a busy machine kills and restarts workers in a loop.
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)
 
 
 async def _build(settings: Settings, url: str, progress: bool) -> artifact.Manifest:

@@ -24,7 +24,9 @@ from matching.categories import Category, load_taxonomy
 from matching.types import Ad, Candidate, Signals
 
 log = logging.getLogger(__name__)
-PREFIX = "am:pc:"
+# The entry format is part of the key, so a rolling upgrade never reads another format's entries.
+FORMAT = 2
+PREFIX = f"am:pc{FORMAT}:"
 
 
 def page_key(*, url: str | None, title: str | None, text: str | None, html: str | None) -> str:
@@ -80,7 +82,11 @@ class PageCache:
             return None
         if raw is None:
             return None
-        res = _decode(raw, ads)
+        try:
+            res = _decode(raw, ads)
+        except (ValueError, KeyError, TypeError):  # undecodable: a miss, recomputed and overwritten
+            log.warning("page cache entry %s undecodable", key, exc_info=True)
+            return None
         if res is not None:
             self._local[(version, key)] = res
         return res

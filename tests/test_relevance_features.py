@@ -113,3 +113,22 @@ def test_categories_endpoint_lists_the_taxonomy(client: TestClient) -> None:
     cats = client.get("/v1/categories").json()
     by_id = {c["id"]: c for c in cats}
     assert by_id["441"]["name_zh"] and by_id["v9i3On"]["sensitive"]
+
+
+def test_undecodable_page_cache_entry_is_a_miss(redis_url: str, clean_redis) -> None:  # noqa: ANN001
+    """A page-cache entry in another format is treated as a miss, never an error."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from service.page_cache import PREFIX, PageCache
+
+    clean_redis.set(f"{PREFIX}v1:k", '[["ad-1", 0.5, {"keyword": 1}, []]]')
+
+    async def go() -> object:
+        r = aioredis.from_url(redis_url, decode_responses=True)
+        try:
+            return await PageCache(r, local_size=10, ttl_s=60).get("v1", "k", {})
+        finally:
+            await r.aclose()
+    assert asyncio.run(go()) is None
