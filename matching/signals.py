@@ -69,7 +69,7 @@ class EvidenceGatherer:
         if n_ads == 0 or q.nnz == 0:
             return None
         tfidf_all = (q @ cat.term_ad).toarray().ravel()
-        proj = np.asarray(q @ vec.components.T, dtype=np.float32)  # 1 × dim LSA coordinates
+        proj = np.asarray(q @ vec.projection, dtype=np.float32)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
         qc = unit_rows(proj[:, : self.coarse_dim])[0]
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval

@@ -35,6 +35,9 @@ class TextVectorizer:
         self._tfidf = TfidfTransformer(sublinear_tf=True)
         self._tfidf.idf_ = idf.astype(np.float64)
         self.components = np.ascontiguousarray(components, dtype=np.float32)
+        # terms × dims, C-contiguous: a sparse row times ``components.T`` would otherwise copy the
+        # whole transposed matrix on every call (measured: 6 ms of a 22 ms match at 100k ads).
+        self.projection = np.ascontiguousarray(self.components.T)
         # Page-side term weights; the catalog IDF when no background table was given.
         self.page_idf = np.asarray(idf if page_idf is None else page_idf, dtype=np.float64)
         self._unknown_idf = float(np.median(self.page_idf)) if len(self.page_idf) else 1.0
@@ -131,8 +134,8 @@ class TextVectorizer:
 
         ``dims`` keeps only the leading components (a coarser LSA); None keeps all.
         """
-        comps = self.components if dims is None else self.components[:dims]
-        out = np.asarray(sparse_rows @ comps.T, dtype=np.float32)
+        proj = self.projection if dims is None else self.projection[:, :dims]
+        out = np.asarray(sparse_rows @ proj, dtype=np.float32)
         return unit_rows(out)
 
     def state(self) -> dict[str, np.ndarray]:
