@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -105,14 +105,14 @@ def ad_to_json(ad: Ad) -> dict[str, object]:
 
 
 def ad_from_json(data: dict[str, object]) -> Ad:
-    d = dict(data)
-    d["keywords"] = tuple(d.get("keywords", ()))  # type: ignore[arg-type]
-    d["negative_keywords"] = tuple(d.get("negative_keywords", ()))  # type: ignore[arg-type]
-    d["keyword_bids"] = tuple((str(k), int(v)) for k, v in d.get("keyword_bids", ()))  # type: ignore[union-attr]
-    d["match_types"] = tuple((str(k), str(v)) for k, v in d.get("match_types", ()))  # type: ignore[union-attr]
-    d["target_categories"] = tuple(d.get("target_categories", ()))  # type: ignore[arg-type]
-    d["exclude_categories"] = tuple(d.get("exclude_categories", ()))  # type: ignore[arg-type]
-    return Ad(**d)  # type: ignore[arg-type]
+    d: dict[str, Any] = dict(data)  # values of decoded JSON
+    d["keywords"] = tuple(d.get("keywords", ()))
+    d["negative_keywords"] = tuple(d.get("negative_keywords", ()))
+    d["keyword_bids"] = tuple((str(k), int(v)) for k, v in d.get("keyword_bids", ()))
+    d["match_types"] = tuple((str(k), str(v)) for k, v in d.get("match_types", ()))
+    d["target_categories"] = tuple(d.get("target_categories", ()))
+    d["exclude_categories"] = tuple(d.get("exclude_categories", ()))
+    return Ad(**d)
 
 
 def save(catalog: PreparedCatalog, root: Path) -> Manifest:
@@ -138,7 +138,8 @@ def save(catalog: PreparedCatalog, root: Path) -> Manifest:
         if catalog.neighbours is not None:
             mat_arrays.update(_csr_arrays("nbr", sp.csr_matrix(catalog.neighbours)))
         np.savez(tmp / "ad_matrix.npz", **mat_arrays)
-        faiss.write_index(catalog.dense, str(tmp / "dense.faiss"))  # type: ignore[arg-type]
+        # The builder's dense search is a FAISS index; VectorSearch is the protocol the matcher needs.
+        faiss.write_index(cast(faiss.Index, catalog.dense), str(tmp / "dense.faiss"))
         manifest = Manifest(
             format_version=FORMAT_VERSION, version=version,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),

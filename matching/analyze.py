@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
 from matching.match_types import exact_form
 from matching.text import html_to_text, normalize
@@ -29,7 +29,7 @@ def make_page(*, title: str | None = None, text: str | None = None, html: str | 
 
 def analyze(page: Page, tokenizer: Tokenizer) -> PageTerms:
     """Weighted term counts: title terms ×TITLE_WEIGHT, the lead ×LEAD_WEIGHT, the rest ×1."""
-    counts: Counter[str] = Counter()
+    counts: defaultdict[str, float] = defaultdict(float)
     body = page.body
     # Many articles repeat the title as their first line; count it once, as the title.
     if page.title and body.startswith(page.title):

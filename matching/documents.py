@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
 from matching.text import normalize
 from matching.tokenize import Tokenizer, normalize_keyword
@@ -16,7 +16,7 @@ DESCRIPTION_WEIGHT = 0.5
 
 def ad_document(ad: Ad, tokenizer: Tokenizer) -> dict[str, float]:
     """Weighted term counts for an ad: whole keywords, their sub-words, title and description."""
-    counts: Counter[str] = Counter()
+    counts: defaultdict[str, float] = defaultdict(float)
     for kw in ad.keywords:
         norm = normalize_keyword(kw)
         if not norm:

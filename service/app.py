@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 import faiss
 import redis.asyncio as aioredis
@@ -55,7 +56,8 @@ async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
     if settings.click_secret_keys:
         return [k.get_secret_value() for k in settings.click_secret_keys]
     await r.set(keys.CLICK_SECRET, secrets.token_urlsafe(32), nx=True)
-    return [await r.get(keys.CLICK_SECRET)]
+    # Set just above (NX, no expiry), so it exists; the client decodes replies to str.
+    return [cast(str, await r.get(keys.CLICK_SECRET))]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,10 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # other and with the event loop (measured: 10k ads, p50 67 ms with 2 threads, 0.7 ms with 1).
         faiss.omp_set_num_threads(1)
         embedded = None
-        url = settings.redis_url
-        if url is None:
+        if settings.redis_url is None:
             url, embedded = await asyncio.to_thread(attach_or_start, settings.data_dir,
                                                     settings.embedded_appendfsync)
+        else:
+            url = settings.redis_url
         r = open_redis(url, settings.redis_cluster)
         await r.ping()
         catalog = CatalogStore(r)

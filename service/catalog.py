@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from service import keys
 from service.errors import Conflict, NotFound
 from service.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
+from service.replies import text, text_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class CatalogStore:
         raw = await self.r.get(keys.api_key(key_digest(api_key)))
         if raw is None:
             return None
-        role, _, pid = raw.partition(":")
+        role, _, pid = text(raw).partition(":")
         return Principal(Role(role), pid)
 
     async def create_advertiser(self, name: str, id: str | None = None,
@@ -102,7 +103,7 @@ class CatalogStore:
 
     # ---- campaigns --------------------------------------------------------------------------
     async def list_campaigns(self, aid: str) -> list[Campaign]:
-        ids = sorted(await self.r.smembers(keys.campaigns(aid)))
+        ids = sorted(text_set(await self.r.smembers(keys.campaigns(aid))))
         if not ids:
             return []
         raws = await self.r.mget([keys.campaign(aid, c) for c in ids])
@@ -172,7 +173,7 @@ class CatalogStore:
 
     # ---- ads --------------------------------------------------------------------------------
     async def list_ads(self, aid: str, cid: str | None = None) -> list[AdRecord]:
-        ids = sorted(await self.r.smembers(keys.ads(aid)))
+        ids = sorted(text_set(await self.r.smembers(keys.ads(aid))))
         if not ids:
             return []
         raws = await self.r.mget([keys.ad(aid, a) for a in ids])
@@ -229,21 +230,21 @@ class CatalogStore:
     async def all_ads(self) -> list[AdRecord]:
         """Every stored ad of every advertiser, ordered by (advertiser, ad id)."""
         out: list[AdRecord] = []
-        for aid in sorted(await self.r.smembers(keys.ADVERTISERS)):
+        for aid in sorted(text_set(await self.r.smembers(keys.ADVERTISERS))):
             out.extend(await self.list_ads(aid))
         return out
 
     async def servable_ads(self) -> list[AdRecord]:
         """Ads an index build should include: active ads of active campaigns."""
         out: list[AdRecord] = []
-        for aid in sorted(await self.r.smembers(keys.ADVERTISERS)):
+        for aid in sorted(text_set(await self.r.smembers(keys.ADVERTISERS))):
             active = {c.id for c in await self.list_campaigns(aid) if c.status == Status.ACTIVE}
             out.extend(a for a in await self.list_ads(aid)
                        if a.status == Status.ACTIVE and a.campaign_id in active)
         return out
 
     async def blocked(self) -> set[str]:
-        return set(await self.r.smembers(keys.BLOCKED))
+        return set(text_set(await self.r.smembers(keys.BLOCKED)))
 
     async def version(self) -> int:
         return int(await self.r.get(keys.CATALOG_VERSION) or 0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 from service import keys
+from service.replies import stream_entries, text, text_set
 
 BATCH = 10_000
 
@@ -27,25 +28,25 @@ class Verification:
 
 async def verify(r: aioredis.Redis) -> Verification:
     out = Verification()
-    for cid in sorted(await r.smembers(keys.BILLING_CAMPAIGNS)):
+    for cid in sorted(text_set(await r.smembers(keys.BILLING_CAMPAIGNS))):
         out.campaigns += 1
         total = 0
         by_day: Counter[str] = Counter()
         by_hour: dict[str, Counter[str]] = defaultdict(Counter)
         start = "-"
         while True:
-            entries = await r.xrange(keys.ledger(cid), min=start, max="+", count=BATCH)
+            entries = stream_entries(await r.xrange(keys.ledger(cid), min=start, max="+", count=BATCH))
             for _id, f in entries:
                 out.entries += 1
                 amount = int(f["amount"])
-                hour = by_hour[f["hour"]]
+                hour_counts = by_hour[f["hour"]]
                 if f["reason"] == "valid":
                     total += amount
                     by_day[f["day"]] += amount
-                    hour["click"] += 1
-                    hour["spend"] += amount
+                    hour_counts["click"] += 1
+                    hour_counts["spend"] += amount
                 else:
-                    hour["inv:" + f["reason"]] += 1
+                    hour_counts["inv:" + f["reason"]] += 1
             if len(entries) < BATCH:
                 break
             start = "(" + entries[-1][0]
@@ -56,7 +57,7 @@ async def verify(r: aioredis.Redis) -> Verification:
         for day, amount in sorted(by_day.items()):
             value = await r.get(keys.spend_day(cid, day))
             if value is not None and int(value) != amount:  # day counters expire after a few days
-                out.mismatches.append(f"campaign {cid} day {day}: counter {value} fen, ledger {amount} fen")
+                out.mismatches.append(f"campaign {cid} day {day}: counter {text(value)} fen, ledger {amount} fen")
         for hour, expected in sorted(by_hour.items()):
             stats = await r.hgetall(keys.stats(cid, hour))
             for k, v in expected.items():

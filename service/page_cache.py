@@ -52,7 +52,7 @@ def _encode(res: PageResult) -> str:
         "k": [[cat.id, score] for cat, score in res.categories]}, ensure_ascii=False)
 
 
-def _decode(raw: str, ads: Mapping[str, Ad]) -> PageResult | None:
+def _decode(raw: str | bytes, ads: Mapping[str, Ad]) -> PageResult | None:
     data = json.loads(raw)
     out = []
     for ad_id, score, signals, matched, types in data["c"]:

@@ -31,7 +31,7 @@ class Record:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, raw: str) -> Self:
+    def from_json(cls, raw: str | bytes) -> Self:
         data: dict[str, Any] = json.loads(raw)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}

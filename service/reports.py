@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 
 from matching.click_rules import InvalidReason
 from service import keys
+from service.replies import text_set
 
 Granularity = Literal["hour", "day"]
 MAX_DAYS = 92
@@ -60,7 +61,7 @@ class Row:
 
 
 def hours(start: date, end: date) -> list[str]:
-    out = []
+    out: list[str] = []
     d = start
     while d <= end:
         out.extend(f"{d:%Y%m%d}{h:02d}" for h in range(24))
@@ -98,7 +99,7 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
 
 async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, granularity: Granularity,
                          share: float) -> tuple[list[Row], Row]:
-    cids = sorted(await r.smembers(keys.publisher_campaigns(pid)))
+    cids = sorted(text_set(await r.smembers(keys.publisher_campaigns(pid))))
     hs = hours(start, end)
     prefix = f"p:{pid}:"
     reasons = [x.value for x in InvalidReason]

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -75,23 +76,31 @@ def wait_for(ok, message: str, timeout: float = 20.0) -> None:  # noqa: ANN001
     raise TimeoutError(message)
 
 
+def clean_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without any ADMATCH_* setting of the developer's, plus ``env``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("ADMATCH_")}, **env}
+
+
 def admatch(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the admatch command line in a subprocess with ``env`` added."""
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], env={**os.environ, **env},
+    """Run the admatch command line in a subprocess with ``env`` added (cwd: no stray .env is read)."""
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], env=clean_env(env), cwd=tempfile.gettempdir(),
                           capture_output=True, text=True, timeout=120, check=False)
 
 
 @contextmanager
 def service_process(env: Mapping[str, str]) -> Iterator[str]:
-    """``admatch serve`` on a free port; yields its base URL once /healthz answers."""
+    """``admatch serve`` on a free port; yields its base URL once /healthz answers. Its output goes
+    to a temporary file (a pipe nobody reads would fill and block the server)."""
     port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the server
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=clean_env(env), cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"service exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            log.seek(0)
+            raise RuntimeError(f"service exited:\n{log.read().decode(errors='replace')[-3000:]}")
         try:
             return httpx.get(base + "/healthz", timeout=0.5).status_code == 200
         except httpx.HTTPError:
@@ -106,3 +115,4 @@ def service_process(env: Mapping[str, str]) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,14 +12,9 @@ from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
 from service.indexing import build_from_catalog
 from service.settings import Settings
 from tests.helpers import with_store
+from tests.servers import service_process, wait_for
 
 START_TIMEOUT = 60.0  # generous: start-up loads the index, and CI machines are shared
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_served_process_matches_a_telecom_page_to_a_telecom_ad(redis_url: str, clean_redis: redis.Redis,
@@ -40,38 +29,13 @@ def test_served_process_matches_a_telecom_page_to_a_telecom_ad(redis_url: str, c
         await build_from_catalog(store, settings.index_root)
     with_store(settings, prepare)
 
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADMATCH_")}
-    env.update(ADMATCH_REDIS_URL=redis_url, ADMATCH_DATA_DIR=str(data_dir), ADMATCH_INDEX_DIR=str(settings.index_root),
-               ADMATCH_ADMIN_KEY="e2e-admin-key")
-    log = (tmp_path / "server.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)  # cwd: no stray .env is read
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=10.0) as http:
-            deadline = time.monotonic() + START_TIMEOUT
-            ready = False
-            while not ready and time.monotonic() < deadline and server.poll() is None:
-                with contextlib.suppress(httpx.TransportError):  # not listening yet
-                    ready = http.get("/readyz").status_code == 200
-                if not ready:
-                    time.sleep(0.2)
-            log.seek(0)
-            assert ready, f"server not ready (exit code {server.poll()}):\n{log.read()[-3000:]}"
-
-            r = http.post("/v1/match", headers={"Authorization": f"Bearer {DEMO_PUBLISHER_KEY}"}, json={
-                "publisher_id": "demo-news", "slots": 3,
-                "page": {"title": "3G手机资费新政", "text": "3G 手机长话、市话、漫游一个价，运营商推出新套餐。"}})
-            assert r.status_code == 200, r.text
-            ads = r.json()["ads"]
-            assert ads and ads[0]["campaign_id"] == "cmp-changlian-mobile", ads
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+    env = {"ADMATCH_REDIS_URL": redis_url, "ADMATCH_DATA_DIR": str(data_dir),
+           "ADMATCH_INDEX_DIR": str(settings.index_root), "ADMATCH_ADMIN_KEY": "e2e-admin-key"}
+    with service_process(env) as base, httpx.Client(base_url=base, timeout=10.0) as http:
+        wait_for(lambda: http.get("/readyz").status_code == 200, "server not ready", timeout=START_TIMEOUT)
+        r = http.post("/v1/match", headers={"Authorization": f"Bearer {DEMO_PUBLISHER_KEY}"}, json={
+            "publisher_id": "demo-news", "slots": 3,
+            "page": {"title": "3G手机资费新政", "text": "3G 手机长话、市话、漫游一个价，运营商推出新套餐。"}})
+        assert r.status_code == 200, r.text
+        ads = r.json()["ads"]
+        assert ads and ads[0]["campaign_id"] == "cmp-changlian-mobile", ads
