@@ -9,7 +9,8 @@ Layout under an index root::
                                             character n-gram vocabulary and idf (allow_pickle=False)
     ROOT/versions/<version>/ad_matrix.npz   the ads' TF-IDF rows, character n-gram rows and
                                             neighbour graph (CSR arrays)
-    ROOT/versions/<version>/dense.faiss     FAISS IndexIDMap2 over the ads' dense vectors
+    ROOT/versions/<version>/dense.faiss     FAISS IndexIDMap2 over the ads' dense vectors (flat, or
+                                            IVF for large catalogs: builder.APPROX_MIN_ADS)
     ROOT/CURRENT                            name of the published version
 
 A version is written in a temporary directory and published by two atomic renames (the
@@ -39,7 +40,7 @@ import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from index.builder import assemble, make_tokenizer
+from index.builder import assemble, describe, make_tokenizer
 from matching import text
 from matching.catalog import PreparedCatalog
 from matching.chargrams import CharSpace
@@ -144,7 +145,7 @@ def save(catalog: PreparedCatalog, root: Path) -> Manifest:
             format_version=FORMAT_VERSION, version=version,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ad_count=len(catalog.ads), vocabulary_size=len(catalog.vectorizer.vocabulary),
-            dense_dim=catalog.vectorizer.dim, faiss_index=type(catalog.dense).__name__,
+            dense_dim=catalog.vectorizer.dim, faiss_index=describe(cast(faiss.Index, catalog.dense)),
             tokenizer={"engine": "jieba", "mode": "cut_for_search", "hmm": True,
                        "user_words": len(catalog.tokenizer.user_words), "opencc": text.CONVERSION},
             libraries=_library_versions(),

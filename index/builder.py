@@ -8,6 +8,7 @@ added and removed by id.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 
 import faiss
@@ -33,15 +34,43 @@ def make_tokenizer(ads: Sequence[Ad]) -> Tokenizer:
     return Tokenizer([kw for ad in ads for kw in ad.keywords] + sorted(seed_words()))
 
 
-def make_faiss(vectors: np.ndarray, ids: np.ndarray) -> faiss.IndexIDMap2:
-    """Exact inner-product index over unit vectors, addressed by int64 ids."""
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(int(vectors.shape[1])))
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+# From this many ads the dense index is approximate (IVF), below it exact. An exact search costs
+# n × dim multiply-adds per page (about 4 ms at 100k ads on one core); IVF scans nprobe/nlist of it.
+APPROX_MIN_ADS = 50_000
+_TRAIN_POINTS_PER_LIST = 64  # k-means sample size per list, faiss's guidance is 30-256
+
+
+def make_faiss(vectors: np.ndarray, ids: np.ndarray, approx_min_ads: int = APPROX_MIN_ADS) -> faiss.IndexIDMap2:
+    """Inner-product index over unit vectors, addressed by int64 ids: exact (flat) for catalogs
+    under ``approx_min_ads``, else IVF with nlist = 4·√n lists and nprobe = nlist/8 (recall@10
+    against exact search is checked in tests and by scripts/bench.py)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    d, n = int(vectors.shape[1]), len(ids)
+    if n >= approx_min_ads:
+        nlist = int(4 * math.sqrt(n))
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        sample = vectors[np.sort(rng.choice(n, min(n, nlist * _TRAIN_POINTS_PER_LIST), replace=False))]
+        ivf.train(sample)
+        ivf.nprobe = max(1, nlist // 8)
+        index = faiss.IndexIDMap2(ivf)
+    else:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(d))
+    if n:
+        index.add_with_ids(vectors, ids.astype(np.int64))
     return index
 
 
-def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM,
+def describe(index: faiss.Index) -> str:
+    """A short name of the dense index for manifests and status: exact or IVF with its settings."""
+    try:
+        ivf = faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return "exact: IndexIDMap2(IndexFlatIP)"
+    return f"approximate: IndexIDMap2(IndexIVFFlat nlist={ivf.nlist} nprobe={ivf.nprobe})"
+
+
+def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM, approx_min_ads: int = APPROX_MIN_ADS,
           progress: Callable[[Iterable[Ad]], Iterable[Ad]] | None = None) -> PreparedCatalog:
     """Segment every ad, fit the vector spaces on the catalog and index the dense vectors."""
     tokenizer = make_tokenizer(ads)
@@ -55,7 +84,8 @@ def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM,
     vectorizer = TextVectorizer(fitted.vocabulary, fitted.idf, fitted.components,
                                 page_idf=background_idf(fitted.vocabulary))
     matrix = matrix[: len(ads)]
-    return assemble(ads, tokenizer, vectorizer, matrix)
+    dense_index = make_faiss(vectorizer.dense(matrix), np.arange(len(ads), dtype=np.int64), approx_min_ads)
+    return assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense_index)
 
 
 def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer,

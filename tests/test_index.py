@@ -360,3 +360,21 @@ def test_index_built_with_another_text_conversion_is_refused(tmp_path: Path) -> 
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(artifact.ArtifactError, match="rebuild the index"):
         artifact.load(tmp_path)
+
+
+def test_large_catalogs_get_an_approximate_index_with_high_recall() -> None:
+    """From approx_min_ads on, the dense index is IVF, and its recall@10 against exact search is ≥ 0.95."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(60, 32)).astype(np.float32)
+    points = centres[rng.integers(0, 60, 6000)] + 0.35 * rng.normal(size=(6000, 32)).astype(np.float32)
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    ids = np.arange(len(points), dtype=np.int64)
+    approx = builder.make_faiss(points, ids, approx_min_ads=5000)
+    assert builder.describe(approx).startswith("approximate: IndexIDMap2(IndexIVFFlat")
+    assert builder.describe(builder.make_faiss(points[:100], ids[:100], approx_min_ads=5000)).startswith("exact")
+    queries = points[rng.choice(len(points), 200, replace=False)] + 0.1 * rng.normal(size=(200, 32)).astype(np.float32)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    exact = np.argsort(-(queries @ points.T), axis=1)[:, :10]
+    _, found = approx.search(queries, 10)
+    recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
+    assert recall >= 0.95, recall
