@@ -201,7 +201,8 @@ class CatalogStore:
         async with self.r.pipeline(transaction=True) as p:
             for rec in records:
                 p.set(keys.ad(aid, rec.id), rec.to_json())
-            p.sadd(keys.ads(aid), *[r.id for r in records]) if records else None
+            if records:
+                p.sadd(keys.ads(aid), *[r.id for r in records])
             await p.execute()
         await self._sync_blocked(block=[keys.blocked_ad(r.id) for r in records if r.status != Status.ACTIVE],
                                  unblock=[])
