@@ -86,6 +86,13 @@ class CharSpace:
         ad_rows = sp.vstack(rows).tocsr() if rows else space.ad_rows
         return cls(vocabulary, idf, ad_rows)
 
+    def for_ads(self, ads: Sequence[Ad]) -> CharSpace:
+        """A space with this vocabulary and IDF holding the rows of ``ads`` (grams it lacks drop
+        out): profiles of ads added after the fit, comparable with this space's rows."""
+        rows = [self.vector(ad_terms(ad)) for ad in ads]
+        ad_rows = sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, len(self.vocabulary)), dtype=np.float32)
+        return CharSpace(self.vocabulary, self.idf, ad_rows)
+
     def vector(self, terms: Mapping[str, float], *, grams_given: bool = False) -> sp.csr_matrix:
         """One L2-normalised row for weighted terms (or for gram counts with ``grams_given``)."""
         counts = self._counts(terms) if not grams_given else self._counts_of_grams(terms)

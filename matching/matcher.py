@@ -1,8 +1,8 @@
 """Ranking ads for a page: a blend of relevance signals, smoothed over the catalog's neighbourhoods.
 
 An ad's *base* score is a weighted sum of its signals (:mod:`matching.signals`, each in [0, 1]);
-its *neighbour support* is the weighted mean of the base scores of its nearest ads in the catalog
-(:mod:`matching.neighbours`); its final score is ``coverage · ((1 − μ)·base + μ·support)`` with
+its *neighbour support* is the weighted mean of the base scores of its neighbourhood in the catalog
+— its nearest ads and itself (:mod:`matching.neighbours`); its final score is ``coverage · ((1 − μ)·base + μ·support)`` with
 μ = :attr:`MatchConfig.neighbour_weight`. The signals are measured on the page's catalog words;
 ``coverage`` (:meth:`matching.vectors.TextVectorizer.coverage`, the same for every ad of a page)
 scales them by how much of the page those words are, so a page mostly about things no ad covers
@@ -43,11 +43,12 @@ class MatchConfig:
     cross-validated scores. See docs/relevance.md for the figures.
     """
 
-    keyword_weight: float = 0.351
-    tfidf_weight: float = 0.094
-    dense_weight: float = 0.125
-    coarse_weight: float = 0.224
-    char_weight: float = 0.205
+    keyword_weight: float = 0.172
+    tfidf_weight: float = 0.081
+    dense_weight: float = 0.091
+    coarse_weight: float = 0.144
+    char_weight: float = 0.116
+    category_weight: float = 0.396
     neighbour_weight: float = 0.5
     coarse_dim: int = 32  # leading LSA components of the ``coarse`` signal
     floor: float = 0.05
@@ -59,10 +60,10 @@ class MatchConfig:
     def signal_weights(self) -> np.ndarray:
         """Weights in :data:`matching.signals.SIGNALS` order."""
         return np.array([self.keyword_weight, self.tfidf_weight, self.dense_weight,
-                         self.coarse_weight, self.char_weight], dtype=np.float32)
+                         self.coarse_weight, self.char_weight, self.category_weight], dtype=np.float32)
 
 
-assert len(SIGNALS) == 5  # MatchConfig.signal_weights lists one weight per signal
+assert len(SIGNALS) == 6  # MatchConfig.signal_weights lists one weight per signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +82,9 @@ class Matcher:
     def __init__(self, catalog: PreparedCatalog, config: MatchConfig | None = None) -> None:
         self.catalog = catalog
         self.config = config or MatchConfig()
-        self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim)
-        self._weights = self.config.signal_weights
         self._classifier = CategoryClassifier()
+        self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim, self._classifier)
+        self._weights = self.config.signal_weights
         # Rank of each row's ad id, so ties can break on id with one vectorised sort.
         ids = [ad.id for ad in catalog.ads]
         self._id_rank = np.empty(len(ids), dtype=np.int64)
@@ -152,7 +153,7 @@ class Matcher:
                 continue
             v = ev.values[i]
             signals = Signals(keyword=float(v[0]), tfidf=float(v[1]), dense=float(v[2]),
-                              coarse=float(v[3]), char=float(v[4]), neighbours=float(support[i]),
+                              coarse=float(v[3]), char=float(v[4]), category=float(v[5]), neighbours=float(support[i]),
                               coverage=ev.coverage)
             matched = cat.ad_keywords[row] & ev.found
             ordered = tuple(sorted(matched, key=lambda w: (-ev.salience.get(w, 0.0), w)))

@@ -3,7 +3,8 @@
 Signals (columns of :attr:`Evidence.values`, in :data:`SIGNALS` order):
 
 - ``keyword``: advertiser keywords found in the page, weighted by their salience in the page
-  (catalog TF-IDF), saturating: 1 − Π(1 − min(1, 2·w)).
+  (catalog TF-IDF; a keyword the vocabulary lacks — a multi-word phrase, a word of an ad added
+  since the build — at the highest catalog idf), saturating: 1 − Π(1 − min(1, 2·w)).
 - ``tfidf``: cosine of the page's terms and the ad's TF-IDF row, the page weighted by sublinear
   tf × background IDF (:mod:`matching.background`), so generic words count less.
 - ``dense``: cosine in the catalog's LSA space (all components) of that same page vector.
@@ -11,6 +12,9 @@ Signals (columns of :attr:`Evidence.values`, in :data:`SIGNALS` order):
   across ads with few shared words).
 - ``char``: cosine of character n-gram profiles (:mod:`matching.chargrams`), evidence from
   words the catalog never saw.
+- ``category``: agreement of the page's and the ad's IAB categories — the cosine of their
+  category score vectors (:class:`matching.categories.CategoryClassifier`, the ad classified
+  from its title and keywords), knowledge from the taxonomy's seed terms rather than the catalog.
 
 Candidates are every ad when the catalog is small (at most ``exhaustive`` or ``n`` ads); otherwise
 the ads with any shared term (best ``n`` by ``tfidf``) plus the ``n`` nearest in the dense space,
@@ -25,14 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.preprocessing import normalize
 
 from matching.catalog import PreparedCatalog
+from matching.categories import CategoryClassifier
 from matching.types import PageTerms
 from matching.vectors import unit_rows
 
-SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char")
-# A keyword that is not a vocabulary term (e.g. a multi-word Latin phrase) still counts a little.
-_UNWEIGHTED_KEYWORD = 0.02
+SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char", "category")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +53,16 @@ class Evidence:
 class EvidenceGatherer:
     """Computes :class:`Evidence` against one catalog snapshot (holds its keyword → rows index)."""
 
-    def __init__(self, catalog: PreparedCatalog, coarse_dim: int) -> None:
+    def __init__(self, catalog: PreparedCatalog, coarse_dim: int,
+                 classifier: CategoryClassifier | None = None) -> None:
         self.catalog = catalog
+        self.classifier = classifier or CategoryClassifier()
+        self._category_ids = {c.id: j for j, c in enumerate(self.classifier.taxonomy)}
+        ad_terms = catalog.term_ad.T.tocsr()
+        vocab = catalog.vectorizer.vocabulary
+        self._ad_categories = self._category_matrix(
+            [dict.fromkeys((vocab[i] for i in ad_terms.indices[ad_terms.indptr[r]:ad_terms.indptr[r + 1]]), 1.0)
+             for r in range(ad_terms.shape[0])])
         self.coarse_dim = max(1, min(coarse_dim, catalog.vectorizer.dim))
         rows: defaultdict[str, list[int]] = defaultdict(list)
         for r, kws in enumerate(catalog.ad_keywords):
@@ -69,7 +81,7 @@ class EvidenceGatherer:
         if n_ads == 0 or q.nnz == 0:
             return None
         tfidf_all = (q @ cat.term_ad).toarray().ravel()
-        proj = np.asarray(q @ vec.projection, dtype=np.float32)  # 1 × dim LSA coordinates
+        proj = vec.project(q)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
         qc = unit_rows(proj[:, : self.coarse_dim])[0]
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
@@ -84,16 +96,33 @@ class EvidenceGatherer:
             rows = np.unique(cand).astype(np.int64)
 
         values = np.zeros((len(rows), len(SIGNALS)), dtype=np.float32)
-        salience = _salience(vec.sparse([terms.counts]), vec.vocabulary)
         found = frozenset(cat.finder.find(terms.page.title + "\n" + terms.page.body, terms.terms))
+        index = vec.term_index
+        salience = vec.salience(terms.counts, (kw for kw in found if kw not in index))
         values[:, 0] = self._keyword_signal(found, salience, rows, n_ads)
         values[:, 1] = np.clip(tfidf_all[rows], 0.0, 1.0)
         values[:, 2] = np.clip(cat.ad_dense[rows] @ qd[0], 0.0, 1.0)
         values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
         if cat.chars is not None:
             values[:, 4] = cat.chars.scores(terms.counts, rows)
+        page_categories = self._category_matrix([terms.counts])
+        values[:, 5] = np.clip((self._ad_categories[rows] @ page_categories.T).toarray().ravel(), 0.0, 1.0)
         return Evidence(rows=rows, values=values, found=found, salience=salience,
                         coverage=vec.coverage(terms.counts))
+
+    def _category_matrix(self, counts: list[Mapping[str, float]]) -> sp.csr_matrix:
+        """One L2-normalised row of category scores per term-count mapping."""
+        data: list[float] = []
+        cols: list[int] = []
+        indptr = [0]
+        for c in counts:
+            for cid, score in self.classifier.scores(c).items():
+                cols.append(self._category_ids[cid])
+                data.append(score)
+            indptr.append(len(cols))
+        m = sp.csr_matrix((np.asarray(data, dtype=np.float32), cols, indptr),
+                          shape=(len(counts), len(self._category_ids)))
+        return normalize(m) if len(counts) else m
 
     def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
                         rows: np.ndarray, n_ads: int) -> np.ndarray:
@@ -102,11 +131,6 @@ class EvidenceGatherer:
             ad_rows = self._keyword_rows.get(kw)
             if ad_rows is None:
                 continue  # a negative keyword only
-            w = min(1.0, 2.0 * salience.get(kw, _UNWEIGHTED_KEYWORD))
+            w = min(1.0, 2.0 * salience.get(kw, 0.0))
             log_miss[ad_rows] += np.log(max(1.0 - w, 1e-9))
         return (1.0 - np.exp(log_miss[rows])).astype(np.float32)
-
-
-def _salience(q: sp.csr_matrix, vocabulary: list[str]) -> dict[str, float]:
-    return {vocabulary[i]: float(v) for i, v in zip(q.indices, q.data, strict=True)}
-

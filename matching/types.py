@@ -55,6 +55,7 @@ class Signals:
     dense: float
     coarse: float = 0.0  # cosine in the leading LSA components
     char: float = 0.0  # character n-gram cosine
+    category: float = 0.0  # cosine of the page's and the ad's IAB category scores
     neighbours: float = 0.0  # weighted mean base score of the ad's catalog neighbours
     coverage: float = 1.0  # share of the page's weight on catalog words (same for every ad of a page)
 

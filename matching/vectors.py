@@ -11,7 +11,8 @@ is a coarser LSA). All state round-trips through plain arrays
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,6 +83,25 @@ class TextVectorizer:
         """Rows of sublinear tf × :attr:`page_idf`, L2-normalised; unknown terms are dropped."""
         return self._weighted(docs, self.page_idf)
 
+    def salience(self, doc: Mapping[str, float], unknown: Iterable[str] = ()) -> dict[str, float]:
+        """Catalog TF-IDF weight of each term of ``doc`` (sublinear tf × catalog idf, L2 over
+        the page) — the vocabulary's terms, and the ``unknown`` terms (words of ads added since
+        the fit) at the highest catalog idf, as a word in one ad would get from a refit."""
+        index = self._dict.vocabulary_
+        idf = self.idf
+        top_idf = float(idf.max()) if len(idf) else 1.0
+        extra = set(unknown)
+        raw: dict[str, float] = {}
+        for term, x in doc.items():
+            j = index.get(term)
+            if x > 0 and (j is not None or term in extra):
+                raw[term] = (1.0 + float(np.log(x))) * (float(idf[j]) if j is not None else top_idf)
+        for term in extra.difference(raw):  # a keyword found in the text but not a page term
+            if term not in index:
+                raw[term] = top_idf
+        norm = float(np.sqrt(sum(v * v for v in raw.values()))) or 1.0
+        return {t: v / norm for t, v in raw.items()}
+
     def coverage(self, doc: Mapping[str, float]) -> float:
         """Share of the page's weight (L2, sublinear tf × page idf) on terms the catalog knows.
 
@@ -129,14 +149,41 @@ class TextVectorizer:
         m.data /= np.repeat(norms, lengths)
         return m.astype(np.float32)
 
+    def extended(self, terms: Iterable[str]) -> TextVectorizer:
+        """This vectorizer with the ``terms`` it lacks appended to its vocabulary: words of ads
+        added after the fit. They get the highest catalog idf (a word of one ad, as a refit would
+        give it), the median page idf (the background table's convention for unknown words) and
+        no LSA loading, so existing rows, the dense space and the projection are unchanged (the
+        projection array is shared, not copied)."""
+        index = self._dict.vocabulary_
+        new = [t for t in dict.fromkeys(terms) if t not in index]
+        if not new:
+            return self
+        out = copy.copy(self)
+        out.vocabulary = self.vocabulary + new
+        out._dict = DictVectorizer(dtype=np.float32)
+        out._dict.feature_names_ = out.vocabulary
+        out._dict.vocabulary_ = {**index, **{t: len(self.vocabulary) + i for i, t in enumerate(new)}}
+        out._tfidf = TfidfTransformer(sublinear_tf=True)
+        top = float(self.idf.max()) if len(self.idf) else 1.0
+        out._tfidf.idf_ = np.concatenate([self.idf, np.full(len(new), top)])
+        out.page_idf = np.concatenate([self.page_idf, np.full(len(new), self._unknown_idf)])
+        return out
+
+    def project(self, sparse_rows: sp.csr_matrix, dims: int | None = None) -> np.ndarray:
+        """LSA coordinates (not normalised) of TF-IDF rows; terms without a loading (appended by
+        :meth:`extended`) contribute nothing."""
+        proj = self.projection if dims is None else self.projection[:, :dims]
+        if sparse_rows.shape[1] > proj.shape[0]:
+            sparse_rows = sparse_rows[:, : proj.shape[0]]
+        return np.asarray(sparse_rows @ proj, dtype=np.float32)
+
     def dense(self, sparse_rows: sp.csr_matrix, dims: int | None = None) -> np.ndarray:
         """Unit-length dense rows (float32, C-contiguous) for TF-IDF rows; zero rows stay zero.
 
         ``dims`` keeps only the leading components (a coarser LSA); None keeps all.
         """
-        proj = self.projection if dims is None else self.projection[:, :dims]
-        out = np.asarray(sparse_rows @ proj, dtype=np.float32)
-        return unit_rows(out)
+        return unit_rows(self.project(sparse_rows, dims))
 
     def state(self) -> dict[str, np.ndarray]:
         """Plain arrays from which :meth:`from_state` rebuilds an identical vectorizer."""

@@ -25,7 +25,7 @@ from matching.types import Ad, Candidate, Signals
 
 log = logging.getLogger(__name__)
 # The entry format is part of the key, so a rolling upgrade never reads another format's entries.
-FORMAT = 2
+FORMAT = 3
 PREFIX = f"am:pc{FORMAT}:"
 
 

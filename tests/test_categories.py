@@ -348,3 +348,26 @@ def test_scores_are_bounded_sorted_and_roll_up(
     for cid, s in every.items():
         parent = classifier.taxonomy[cid].parent
         assert parent is None or every[parent] >= s
+
+
+def test_category_signal_prefers_the_ad_in_the_pages_category() -> None:
+    """The ``category`` signal: an ad whose words fall in the page's IAB category agrees with it,
+    though the page's only catalog word (优惠) is in both ads; an ad from another category does not."""
+    from index import builder
+    from matching.analyze import make_page
+    from matching.matcher import Matcher
+    from matching.types import Ad
+
+    ads = [
+        Ad(id="car", campaign_id="c", advertiser_id="a", title="新款SUV试驾", keywords=("试驾", "发动机", "变速箱", "优惠"), bid_fen=100),
+        Ad(id="food", campaign_id="c", advertiser_id="a", title="火锅外卖", keywords=("火锅", "菜谱", "餐厅", "优惠"), bid_fen=100),
+    ]
+    matcher = Matcher(builder.build(ads))
+    page = make_page(title="车市观察", text="今年乘用车销量增长，多家车企推出新车型，经销商称车主更看重油耗和内饰，优惠不断。")
+    scored = matcher.scores(matcher.analyze(page))
+    assert scored is not None
+    by_id = {ads[int(r)].id: float(v[-1]) for r, v in zip(scored.evidence.rows, scored.evidence.values, strict=True)}
+    assert by_id["car"] > 0.5
+    assert by_id["food"] < 0.1
+    ranked = matcher.rank(matcher.analyze(page), k=2)
+    assert ranked and ranked[0].ad.id == "car" and ranked[0].signals.category == pytest.approx(by_id["car"])
