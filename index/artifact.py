@@ -69,14 +69,18 @@ class Manifest:
     tokenizer: dict[str, object]
     libraries: dict[str, str]
     files: dict[str, str]
+    # Position in the catalog's change log (a Redis stream id) read before the build read the
+    # catalog: changes after it are not in this version, and serving processes replay them.
+    catalog_changes: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Manifest:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data)
+        missing = {f.name for f in dataclasses.fields(cls)
+                   if f.default is dataclasses.MISSING} - set(data)
         if missing:
             raise ArtifactError(f"manifest.json lacks {sorted(missing)}; rebuild the index")
-        return cls(**{k: data[k] for k in names})  # type: ignore[arg-type]
+        return cls(**{k: data[k] for k in names if k in data})  # type: ignore[arg-type]
 
 
 def _library_versions() -> dict[str, str]:
@@ -116,8 +120,10 @@ def ad_from_json(data: dict[str, object]) -> Ad:
     return Ad(**d)
 
 
-def save(catalog: PreparedCatalog, root: Path) -> Manifest:
-    """Write ``catalog`` as a new version under ``root`` and publish it; returns its manifest."""
+def save(catalog: PreparedCatalog, root: Path, *, catalog_changes: str | None = None) -> Manifest:
+    """Write ``catalog`` as a new version under ``root`` and publish it; returns its manifest.
+
+    ``catalog_changes``: the change-log position the catalog was read at (Manifest field)."""
     root = Path(root)
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -150,6 +156,7 @@ def save(catalog: PreparedCatalog, root: Path) -> Manifest:
                        "user_words": len(catalog.tokenizer.user_words), "opencc": text.CONVERSION},
             libraries=_library_versions(),
             files={name: _sha256(tmp / name) for name in _FILES},
+            catalog_changes=catalog_changes,
         )
         (tmp / "manifest.json").write_text(
             json.dumps(dataclasses.asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")

@@ -22,6 +22,7 @@ from matching.matcher import MatchConfig
 from service import keys
 from service.billing import Billing, Clock
 from service.catalog import CatalogStore
+from service.catalog_feed import CatalogFeed
 from service.clicks import ClickSigner
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
@@ -32,7 +33,6 @@ from service.routes import admin, ads, campaigns, click, match, ops, reports
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
-BLOCKED_REFRESH_SECONDS = 0.5
 
 DESCRIPTION = """
 admatch reads a publisher's article (Simplified or Traditional Chinese, text or HTML), finds the
@@ -85,10 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds))
+        feed = CatalogFeed(catalog, holder, ctx.blocked)
         await holder.refresh()
-        await ctx.blocked.refresh()
+        await feed.sync()
+        # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
+        # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),
-                     asyncio.create_task(ctx.blocked.poll(BLOCKED_REFRESH_SECONDS))]
+                     asyncio.create_task(feed.run(settings.live_poll_seconds))]
         app.state.ctx = ctx
         try:
             yield

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from service import keys
 from service.errors import Conflict, NotFound
 from service.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
-from service.replies import text, text_set
+from service.replies import stream_entries, text, text_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +135,17 @@ class CatalogStore:
         return cmp
 
     async def update_campaign(self, aid: str, cid: str, changes: dict[str, Any]) -> Campaign:
-        cmp = await self.get_campaign(aid, cid)
-        cmp = dataclasses.replace(cmp, **changes, updated_at=now_iso())
+        before = await self.get_campaign(aid, cid)
+        cmp = dataclasses.replace(before, **changes, updated_at=now_iso())
         await self._mirror_budget(cmp)
         await self.r.set(keys.campaign(aid, cid), cmp.to_json(), xx=True)
         flag = keys.blocked_campaign(cid)
+        # A status change changes whether the campaign's ads serve: they go to the change log.
+        changed = [(aid, a.id) for a in await self.list_ads(aid, cid)] if cmp.status != before.status else []
         if cmp.status == Status.ACTIVE:
-            await self._sync_blocked(block=[], unblock=[flag])
+            await self._sync_blocked(block=[], unblock=[flag], changed=changed)
         else:
-            await self._sync_blocked(block=[flag], unblock=[])
+            await self._sync_blocked(block=[flag], unblock=[], changed=changed)
         return cmp
 
     async def delete_campaign(self, aid: str, cid: str) -> None:
@@ -157,7 +159,7 @@ class CatalogStore:
                 p.srem(keys.ads(aid), ad.id)
             await p.execute()
         await self._sync_blocked(block=[keys.blocked_campaign(cid)] + [keys.blocked_ad(a.id) for a in ads],
-                                 unblock=[])
+                                 unblock=[], changed=[(aid, a.id) for a in ads])
 
     async def _mirror_budget(self, c: Campaign) -> None:
         """Budget settings in the campaign's billing slot, read by the click script. Written before
@@ -205,7 +207,7 @@ class CatalogStore:
                 p.sadd(keys.ads(aid), *[r.id for r in records])
             await p.execute()
         await self._sync_blocked(block=[keys.blocked_ad(r.id) for r in records if r.status != Status.ACTIVE],
-                                 unblock=[])
+                                 unblock=[], changed=[(aid, r.id) for r in records])
         return records
 
     async def update_ad(self, aid: str, ad_id: str, changes: dict[str, Any]) -> AdRecord:
@@ -214,9 +216,9 @@ class CatalogStore:
         await self.r.set(keys.ad(aid, ad_id), ad.to_json(), xx=True)
         flag = keys.blocked_ad(ad_id)
         if ad.status == Status.ACTIVE:
-            await self._sync_blocked(block=[], unblock=[flag])
+            await self._sync_blocked(block=[], unblock=[flag], changed=[(aid, ad_id)])
         else:
-            await self._sync_blocked(block=[flag], unblock=[])
+            await self._sync_blocked(block=[flag], unblock=[], changed=[(aid, ad_id)])
         return ad
 
     async def delete_ad(self, aid: str, ad_id: str) -> None:
@@ -225,7 +227,7 @@ class CatalogStore:
             p.delete(keys.ad(aid, ad_id))
             p.srem(keys.ads(aid), ad_id)
             await p.execute()
-        await self._sync_blocked(block=[keys.blocked_ad(ad_id)], unblock=[])
+        await self._sync_blocked(block=[keys.blocked_ad(ad_id)], unblock=[], changed=[(aid, ad_id)])
 
     # ---- whole catalog ----------------------------------------------------------------------
     async def all_ads(self) -> list[AdRecord]:
@@ -250,12 +252,54 @@ class CatalogStore:
     async def version(self) -> int:
         return int(await self.r.get(keys.CATALOG_VERSION) or 0)
 
-    async def _sync_blocked(self, block: Iterable[str], unblock: Iterable[str]) -> None:
+    async def servable_ad(self, aid: str, ad_id: str) -> AdRecord | None:
+        """The ad if it exists and it and its campaign are active; None otherwise."""
+        raw = await self.r.get(keys.ad(aid, ad_id))
+        if raw is None:
+            return None
+        ad = AdRecord.from_json(raw)
+        if ad.status != Status.ACTIVE:
+            return None
+        raw_cmp = await self.r.get(keys.campaign(aid, ad.campaign_id))
+        if raw_cmp is None or Campaign.from_json(raw_cmp).status != Status.ACTIVE:
+            return None
+        return ad
+
+    # ---- change log and published index ------------------------------------------------------
+    async def feed_state(self) -> tuple[int, str | None]:
+        """The catalog version and the published index version, in one round trip."""
+        version, index = await self.r.mget([keys.CATALOG_VERSION, keys.INDEX_CURRENT])
+        return int(version or 0), (text(index) if index is not None else None)
+
+    async def announce_index(self, version: str) -> None:
+        """Tell every serving process that index ``version`` is published."""
+        await self.r.set(keys.INDEX_CURRENT, version)
+
+    async def change_log_position(self) -> str:
+        """Id of the newest change-log entry ("0-0" when there is none)."""
+        last = stream_entries(await self.r.xrevrange(keys.CHANGES, count=1))
+        return last[0][0] if last else "0-0"
+
+    async def changes_after(self, position: str, count: int = 10_000) -> tuple[list[tuple[str, str]], str]:
+        """(advertiser, ad) pairs logged after ``position``, oldest first, at most ``count``, and
+        the position of the last one returned (``position`` itself when there are none)."""
+        entries = stream_entries(await self.r.xrange(keys.CHANGES, min=f"({position}", count=count))
+        out = [(fields["a"], fields["ad"]) for _, fields in entries]
+        return out, entries[-1][0] if entries else position
+
+    async def _sync_blocked(self, block: Iterable[str], unblock: Iterable[str],
+                            changed: Iterable[tuple[str, str]] = ()) -> None:
+        """Update the blocked set, log the changed ads and bump the catalog version, in one
+        transaction (the keys share the ``{g}`` slot). Called after the catalog write itself: a
+        crash in between leaves a change unlogged until the next full build, never a logged
+        change that did not happen."""
         block, unblock = list(block), list(unblock)
         async with self.r.pipeline(transaction=True) as p:
             if block:
                 p.sadd(keys.BLOCKED, *block)
             if unblock:
                 p.srem(keys.BLOCKED, *unblock)
+            for aid, ad_id in changed:
+                p.xadd(keys.CHANGES, {"a": aid, "ad": ad_id}, maxlen=keys.CHANGES_MAXLEN, approximate=True)
             p.incr(keys.CATALOG_VERSION)
             await p.execute()

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class BlockedCache:
-    """In-process copy of the ``blocked`` set, refreshed when the catalog version changes.
+    """In-process copy of the ``blocked`` set, refreshed when the catalog version changes
+    (by :class:`service.catalog_feed.CatalogFeed`).
 
-    A paused or deleted ad or campaign stops serving within one refresh interval on every worker
+    A paused or deleted ad or campaign stops serving within one feed interval on every worker
     and replica without touching Redis on the request path.
     """
 
@@ -39,14 +40,6 @@ class BlockedCache:
     def allows(self, ad_id: str, campaign_id: str) -> bool:
         m = self.members
         return not m or (f"ad:{ad_id}" not in m and f"cmp:{campaign_id}" not in m)
-
-    async def poll(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("blocked-set refresh failed")
 
 
 @dataclass

@@ -23,14 +23,23 @@ def to_domain(rec: AdRecord) -> Ad:
               allow_sensitive=bool(rec.allow_sensitive))
 
 
-def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False) -> artifact.Manifest:
+def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False,
+                      catalog_changes: str | None = None) -> artifact.Manifest:
     """Build an index over ``ads`` and publish it under ``root`` (atomic)."""
     def bar(items: Iterable[Ad]) -> Iterable[Ad]:
         return tqdm(items, total=len(ads), desc="segmenting ads", unit="ad", disable=not progress)
     catalog = builder.build(ads, progress=bar)
-    return artifact.save(catalog, root)
+    return artifact.save(catalog, root, catalog_changes=catalog_changes)
 
 
 async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool = False) -> artifact.Manifest:
+    """Build from the servable ads, publish, and announce the version to serving processes.
+
+    The change-log position is read *before* the catalog, so every change the build may have
+    missed comes after it; serving processes replay those on top of this version.
+    """
+    position = await store.change_log_position()
     ads = [to_domain(r) for r in await store.servable_ads()]
-    return build_and_publish(ads, root, progress=progress)
+    manifest = build_and_publish(ads, root, progress=progress, catalog_changes=position)
+    await store.announce_index(manifest.version)
+    return manifest

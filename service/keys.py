@@ -14,6 +14,11 @@ transaction in one slot, on a single server and on Redis Cluster alike)::
     am:{a:A}:ad:<AD>                STRING  ad JSON
     am:{g}:blocked                  SET     "ad:<id>" / "cmp:<id>" that must not serve now
     am:{g}:catalog:version          INT     bumped on every catalog change (replicas poll it)
+    am:{g}:changes                  STREAM  change log: one entry (a=<advertiser>, ad=<ad>) per ad
+                                            created, edited, paused, resumed or deleted (with
+                                            its campaign); serving processes replay it
+    am:{g}:index:current            STRING  the published index version (replicas load it from
+                                            the shared artifact directory)
 
 Billing (a campaign's keys share the hash tag ``{c:ID}``, so the click Lua script touches one
 slot and runs unchanged on Redis Cluster)::
@@ -39,9 +44,12 @@ from __future__ import annotations
 PREFIX = "am:"
 ADVERTISERS = PREFIX + "advertisers"
 PUBLISHERS = PREFIX + "publishers"
-# One hash tag for the two global keys that one transaction updates together.
+# One hash tag for the global keys that one transaction updates together (and one MGET reads).
 BLOCKED = PREFIX + "{g}:blocked"
 CATALOG_VERSION = PREFIX + "{g}:catalog:version"
+CHANGES = PREFIX + "{g}:changes"
+INDEX_CURRENT = PREFIX + "{g}:index:current"
+CHANGES_MAXLEN = 500_000  # change-log entries kept (approximately); ample between nightly builds
 
 
 def api_key(digest: str) -> str:

@@ -320,6 +320,9 @@ class IndexStatus(BaseModel):
     built_at: str | None
     dense_dim: int | None = None
     faiss_index: str | None = None
+    live_changes: int = Field(default=0, description="ads created, changed or removed since this "
+                              "version was built, served from the change log until the next build")
+    change_log_position: str | None = None
 
 
 class ErrorOut(BaseModel):

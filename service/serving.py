@@ -44,7 +44,7 @@ async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, ca
     def allowed(ad: Ad) -> bool:
         return blocked.allows(ad.id, ad.campaign_id)
 
-    version = snap.manifest.version
+    version = snap.serving_id
     res = await cache.get(version, key, snap.ads_by_id) if key else None
     terms = None
     if res is None:

@@ -48,9 +48,9 @@ def test_two_replicas_on_a_cluster_agree(cluster: list[int], tmp_path: Path) -> 
         for base in (a, b):
             wait_for(lambda base=base: httpx.get(base + "/readyz").status_code == 200, "replica not ready")
 
-        def match(base: str) -> dict:
+        def match(base: str, page: dict = PAGE) -> dict:
             r = httpx.post(base + "/v1/match", headers=bearer(pub["api_key"]),
-                           json={"publisher_id": pub["id"], "page": PAGE, "slots": 2})
+                           json={"publisher_id": pub["id"], "page": page, "slots": 2})
             assert r.status_code == 200, r.text
             return r.json()
 
@@ -81,3 +81,15 @@ def test_two_replicas_on_a_cluster_agree(cluster: list[int], tmp_path: Path) -> 
         assert pub_report["totals"]["clicks"] == reports[0]["totals"]["clicks"]
         verified = admatch(["ledger", "verify"], {**env, "ADMATCH_DATA_DIR": str(tmp_path / "c")})
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+        # a keyword set created through one replica serves on both within a second, no rebuild
+        sea = {"title": "海景公寓", "text": "这套海景公寓面朝大海，度假公寓配套齐全，适合海边度假。"}
+        assert match(a, sea)["ads"] == []
+        cmp2 = httpx.post(b + "/v1/campaigns", headers=bearer(adv["api_key"]), json={"name": "海景"}).json()
+        new = httpx.post(b + f"/v1/campaigns/{cmp2['id']}/ads", headers=bearer(adv["api_key"]),
+                         json={"title": "海景公寓", "landing_url": "https://example.com/s",
+                               "keywords": ["海景公寓", "度假公寓"], "bid_fen": 100})
+        assert new.status_code == 201, new.text
+        time.sleep(1.0)
+        assert [x["ad_id"] for x in match(a, sea)["ads"]] == [new.json()["id"]]
+        assert [x["ad_id"] for x in match(b, sea)["ads"]] == [new.json()["id"]]

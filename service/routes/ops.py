@@ -39,12 +39,14 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def index_status(request: Request) -> IndexStatus:
-    snap = ctx(request).index.snapshot
+    holder = ctx(request).index
+    snap = holder.snapshot
     if snap is None:
         return IndexStatus(loaded=False, version=None, ad_count=0, built_at=None)
     m = snap.manifest
     return IndexStatus(loaded=True, version=m.version, ad_count=m.ad_count, built_at=m.built_at,
-                       dense_dim=m.dense_dim, faiss_index=m.faiss_index)
+                       dense_dim=m.dense_dim, faiss_index=m.faiss_index,
+                       live_changes=holder.live_changes, change_log_position=holder.position)
 
 
 @router.get("/v1/categories", summary="The IAB Content Taxonomy 3.1 nodes admatch classifies into")

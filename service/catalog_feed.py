@@ -1,0 +1,67 @@
+"""Keeps one serving process's view of the catalog current, from Redis, without a rebuild.
+
+Every ``interval`` seconds one MGET reads the catalog version and the announced index version
+(both in the ``{g}`` slot). A newer index version is loaded from the shared artifact directory;
+a new catalog version refreshes the paused/deleted set and replays the change log
+(``am:{g}:changes``) from the snapshot's position: each changed ad's current state is read and
+the snapshot's live overlay rebuilt (:meth:`service.index_holder.IndexHolder.apply_changes`).
+So a keyword set created, edited, paused or deleted through the API serves — or stops — on
+every worker and replica within about one interval plus the overlay rebuild.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from matching.types import Ad
+from service.catalog import CatalogStore
+from service.context import BlockedCache
+from service.index_holder import IndexHolder
+from service.indexing import to_domain
+
+log = logging.getLogger(__name__)
+
+_BATCH = 5_000  # change-log entries read per round trip
+
+
+class CatalogFeed:
+    def __init__(self, catalog: CatalogStore, holder: IndexHolder, blocked: BlockedCache) -> None:
+        self.catalog = catalog
+        self.holder = holder
+        self.blocked = blocked
+        self._synced: tuple[int, str | None] | None = None  # (catalog version, holder position) last synced
+
+    async def sync(self) -> None:
+        """One round: load a newer announced index, then catch up with catalog changes."""
+        version, index_version = await self.catalog.feed_state()
+        if index_version is not None:
+            await self.holder.refresh(index_version)
+        if self._synced == (version, self.holder.position):
+            return
+        await self.blocked.refresh()
+        position = self.holder.position
+        if position is None:  # a version built without a change-log position: start from now
+            position = await self.catalog.change_log_position()
+        changed: dict[str, str] = {}  # ad id → advertiser id
+        while True:
+            batch, position = await self.catalog.changes_after(position, _BATCH)
+            changed.update((ad_id, aid) for aid, ad_id in batch)
+            if len(batch) < _BATCH:
+                break
+        states: dict[str, Ad | None] = {}
+        for ad_id, aid in changed.items():
+            rec = await self.catalog.servable_ad(aid, ad_id)
+            states[ad_id] = to_domain(rec) if rec is not None else None
+        if states or position != self.holder.position:
+            await self.holder.apply_changes(states, position)
+        self._synced = (version, self.holder.position)
+
+    async def run(self, interval: float) -> None:
+        """Sync every ``interval`` seconds (run as a task; cancelled at shutdown)."""
+        while True:
+            try:
+                await self.sync()
+            except Exception:  # Redis away or a bad entry: keep serving, try again next round
+                log.exception("catalog feed sync failed")
+            await asyncio.sleep(interval)
