@@ -60,6 +60,16 @@ async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
     return [cast(str, await r.get(keys.CLICK_SECRET))]
 
 
+async def flush_impressions(billing: Billing, interval: float) -> None:
+    """Write this process's gathered impression counts every ``interval`` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await billing.flush()
+        except Exception:  # kept for the next round (Billing.flush)
+            log.exception("impression flush failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -78,20 +88,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await r.ping()
         catalog = CatalogStore(r)
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
-        billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds)
+        billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
+                          buffered=settings.impression_flush_seconds > 0)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds))
-        feed = CatalogFeed(catalog, holder, ctx.blocked)
+        feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         await holder.refresh()
         await feed.sync()
         # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
         # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),
                      asyncio.create_task(feed.run(settings.live_poll_seconds))]
+        if billing.buffered:
+            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds)))
         app.state.ctx = ctx
         try:
             yield
@@ -99,6 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for t in ctx.tasks:
                 t.cancel()
             await asyncio.gather(*ctx.tasks, return_exceptions=True)
+            try:
+                await billing.flush()  # the last impressions counted in this process
+            except Exception:
+                log.exception("could not write the last impression counts")
             await r.aclose()
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)

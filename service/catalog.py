@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from cachetools import TTLCache
 
 from service import keys
 from service.errors import Conflict, NotFound
@@ -47,19 +48,37 @@ def new_api_key(role: Role) -> str:
     return f"am_{role.value[:3]}_{secrets.token_urlsafe(24)}"
 
 
+LOOKUP_TTL_S = 1.0
+
+
 class CatalogStore:
     """Async access to the catalog; ``r`` decodes responses to str."""
 
-    def __init__(self, r: aioredis.Redis) -> None:
+    def __init__(self, r: aioredis.Redis, *, lookup_ttl_s: float = LOOKUP_TTL_S) -> None:
         self.r = r
+        # Hot-path lookups (the API key and publisher of every match request) are kept this long
+        # in the process; a changed floor or fallback ad applies within lookup_ttl_s everywhere.
+        self._principals: TTLCache[str, Principal] = TTLCache(maxsize=100_000, ttl=lookup_ttl_s)
+        self._publishers: TTLCache[str, Publisher] = TTLCache(maxsize=100_000, ttl=lookup_ttl_s)
+
+    def drop_cached(self) -> None:
+        """Forget cached lookups (after the data underneath was replaced wholesale, as in tests)."""
+        self._principals.clear()
+        self._publishers.clear()
 
     # ---- principals -------------------------------------------------------------------------
     async def resolve_key(self, api_key: str) -> Principal | None:
-        raw = await self.r.get(keys.api_key(key_digest(api_key)))
+        """The key's owner (cached for a second once found; unknown keys are always looked up)."""
+        digest = key_digest(api_key)
+        found = self._principals.get(digest)
+        if found is not None:
+            return found
+        raw = await self.r.get(keys.api_key(digest))
         if raw is None:
             return None
         role, _, pid = text(raw).partition(":")
-        return Principal(Role(role), pid)
+        found = self._principals[digest] = Principal(Role(role), pid)
+        return found
 
     async def create_advertiser(self, name: str, id: str | None = None,
                                 api_key: str | None = None) -> tuple[Advertiser, str]:
@@ -90,9 +109,17 @@ class CatalogStore:
             raise NotFound(f"publisher {pid!r} does not exist")
         return Publisher.from_json(raw)
 
+    async def serving_publisher(self, pid: str) -> Publisher:
+        """:meth:`get_publisher` as the match path needs it: at most ``lookup_ttl_s`` old."""
+        pub = self._publishers.get(pid)
+        if pub is None:
+            pub = self._publishers[pid] = await self.get_publisher(pid)
+        return pub
+
     async def update_publisher(self, pid: str, changes: dict[str, Any]) -> Publisher:
         pub = dataclasses.replace(await self.get_publisher(pid), **changes)
         await self.r.set(keys.publisher(pid), pub.to_json(), xx=True)
+        self._publishers.pop(pid, None)  # this process at once; others within lookup_ttl_s
         return pub
 
     async def get_advertiser(self, aid: str) -> Advertiser:

@@ -37,6 +37,12 @@ class CatalogFeed:
         version, index_version = await self.catalog.feed_state()
         if index_version is not None:
             await self.holder.refresh(index_version)
+        if self._synced is not None and version < self._synced[0]:
+            # The catalog version went back: Redis was restored or replaced. The overlay may
+            # describe ads that no longer exist: serve the built version and follow from here.
+            log.warning("catalog version went back from %d to %d: live changes dropped until the next build",
+                        self._synced[0], version)
+            self.reset()
         if self._synced == (version, self.holder.position):
             return
         await self.blocked.refresh()
@@ -56,6 +62,11 @@ class CatalogFeed:
         if states or position != self.holder.position:
             await self.holder.apply_changes(states, position)
         self._synced = (version, self.holder.position)
+
+    def reset(self) -> None:
+        """Forget the live overlay and what was synced (see :meth:`IndexHolder.drop_changes`)."""
+        self.holder.drop_changes()
+        self._synced = None
 
     async def run(self, interval: float) -> None:
         """Sync every ``interval`` seconds (run as a task; cancelled at shutdown)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
@@ -14,6 +15,9 @@ from service.clicks import ClickSigner
 from service.index_holder import IndexHolder
 from service.page_cache import PageCache
 from service.settings import Settings
+
+if TYPE_CHECKING:  # catalog_feed imports BlockedCache from here
+    from service.catalog_feed import CatalogFeed
 
 log = logging.getLogger(__name__)
 
@@ -52,4 +56,5 @@ class AppContext:
     billing: Billing
     signer: ClickSigner
     page_cache: PageCache
+    feed: CatalogFeed | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -91,6 +91,14 @@ class IndexHolder:
             log.info("serving index version %s (%d ads)", version, manifest.ad_count)
             return True
 
+    def drop_changes(self) -> None:
+        """Serve the published version alone again (the catalog in Redis was replaced wholesale);
+        the feed then replays the change log from its current end."""
+        self._changed = {}
+        self.position = None
+        if self._base is not None:
+            self.snapshot = self._base
+
     async def apply_changes(self, states: Mapping[str, Ad | None], position: str) -> None:
         """Overlay ads changed since the version (``states``: each changed ad's servable state
         now) and record the change-log ``position`` they bring the snapshot to."""

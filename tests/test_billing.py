@@ -427,3 +427,26 @@ def test_clicks_flow_into_report_rows_of_the_billing_timezone(redis_url, clean_r
             assert [r.period for r in rows] == [local.strftime("%Y-%m-%dT%H:00")]
     asyncio.run(go())
 
+
+
+def test_buffered_impressions_count_for_caps_at_once_and_reach_redis_on_flush(redis_url, clean_redis):
+    """With buffering, impressions are held in the process: this process's frequency caps see them
+    at once, Redis only after flush, and a flush writes each count exactly once."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, buffered=True)
+            now = time.time()
+            await billing.record_impressions(PUB, [(AD, CMP)] * 2, now, "reader-1")
+            hour = billing.clock.hour(now)
+            assert await e.r.hget(keys.stats(CMP, hour), "imp") is None  # not written yet
+            states = await billing.budget_states([CMP], now, "reader-1")
+            assert states[CMP].user_impressions_today == 2
+            assert (await billing.budget_states([CMP], now, "reader-2"))[CMP].user_impressions_today == 0
+            await billing.flush()
+            await billing.flush()  # nothing pending: writes nothing more
+            assert int(await e.r.hget(keys.stats(CMP, hour), "imp")) == 2
+            assert int(await e.r.hget(keys.stats(CMP, hour), f"p:{PUB}:imp")) == 2
+            assert (await billing.budget_states([CMP], now, "reader-1"))[CMP].user_impressions_today == 2
+            assert await e.r.sismember(keys.publisher_campaigns(PUB), CMP)
+    asyncio.run(go())

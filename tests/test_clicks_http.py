@@ -40,7 +40,7 @@ OLD_KEY, NEW_KEY = "click-key-2024-old", "click-key-2025-new"
 PAGE = {"title": "3G手机资费新政", "text": "运营商推出3G手机套餐，长话、市话、漫游一个价，全国统一资费，流量更多。"}
 AD = {"title": "3G手机套餐 长话市话漫游一个价", "description": "全国通话不分长市漫",
       "landing_url": "https://example.com/plan", "keywords": ["手机套餐", "长话", "市话", "漫游", "3g"]}
-FAST = {"click_min_delay_seconds": 0.0, "click_secret_keys": [SecretStr(OLD_KEY)], "clicks_per_minute": 3}
+FAST = {"impression_flush_seconds": 0.0, "click_min_delay_seconds": 0.0, "click_secret_keys": [SecretStr(OLD_KEY)], "clicks_per_minute": 3}
 PUB_ID, PUB_KEY, ADV_ID, ADV_KEY, CMP_ID, AD_ID = "pub-news", "pub-key", "adv-tel", "adv-key", "cmp-3g", "ad-3g"
 BID_FEN = 120
 
@@ -144,6 +144,10 @@ def world(redis_url: str, clean_redis: redis.Redis) -> Callable[..., World]:
     """Seeds an emptied Redis with the publisher, advertiser, campaign and ad, for a given client."""
     def make(client: TestClient, *, floor_fen: int = 10, **campaign: Any) -> World:
         run_seed(redis_url, floor_fen=floor_fen, **campaign)
+        ctx = client.app.state.ctx  # the app outlives the Redis data it cached: forget it
+        ctx.catalog.drop_cached()
+        ctx.billing.drop_cached()
+        ctx.feed.reset()
         return World(client)
     return make
 

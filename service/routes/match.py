@@ -72,7 +72,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     snap = c.index.snapshot
     if snap is None:
         raise NotReady("no index is loaded yet; build one with 'admatch index build'")
-    publisher = await c.catalog.get_publisher(p.id)
+    publisher = await c.catalog.serving_publisher(p.id)
     pg = body.page
     key = page_key(url=str(pg.url) if pg.url else None, title=pg.title, text=pg.text, html=pg.html)
     placements, result = await place_ads(

@@ -56,6 +56,7 @@ async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: 
     elif p.role != Role.ADMIN:
         raise Forbidden("campaign reports need the owning advertiser's key")
     s, e = _range(request, start, end)
+    await c.billing.flush()  # this process's gathered impressions first
     rows, total = await reports.campaign_rows(c.redis, campaign_id, s, e, granularity)
     return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt)
 
@@ -70,6 +71,7 @@ async def publisher_report(publisher_id: str, request: Request, p: AnyKey, start
         raise Forbidden("publisher reports need the publisher's own key")
     await c.catalog.get_publisher(publisher_id)
     s, e = _range(request, start, end)
+    await c.billing.flush()  # this process's gathered impressions first
     rows, total = await reports.publisher_rows(c.redis, publisher_id, s, e, granularity,
                                                c.settings.revenue_share)
     return _respond(request, {"publisher_id": publisher_id, "revenue_share": c.settings.revenue_share},
