@@ -43,12 +43,12 @@ class MatchConfig:
     cross-validated scores. See docs/relevance.md for the figures.
     """
 
-    keyword_weight: float = 0.172
-    tfidf_weight: float = 0.081
-    dense_weight: float = 0.091
-    coarse_weight: float = 0.144
-    char_weight: float = 0.116
-    category_weight: float = 0.396
+    keyword_weight: float = 0.176
+    tfidf_weight: float = 0.079
+    dense_weight: float = 0.097
+    coarse_weight: float = 0.134
+    char_weight: float = 0.109
+    category_weight: float = 0.405
     neighbour_weight: float = 0.5
     coarse_dim: int = 32  # leading LSA components of the ``coarse`` signal
     floor: float = 0.05
