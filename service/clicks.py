@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -34,6 +34,9 @@ class ClickClaim:
     user: str | None = None
 
 
+_FIELDS = tuple(f.name for f in fields(ClickClaim))  # dataclasses.asdict deep-copies: slower per click
+
+
 class ClickSigner:
     def __init__(self, secret_keys: Sequence[str]) -> None:
         if not secret_keys:
@@ -42,7 +45,7 @@ class ClickSigner:
                                     signer_kwargs={"digest_method": hashlib.sha256})
 
     def sign(self, claim: ClickClaim) -> str:
-        return str(self._s.dumps(asdict(claim)))
+        return str(self._s.dumps({name: getattr(claim, name) for name in _FIELDS}))
 
     def verify(self, token: str) -> ClickClaim:
         try:
