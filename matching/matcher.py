@@ -79,16 +79,21 @@ class Scored:
 class Matcher:
     """Scores a page against one catalog snapshot."""
 
-    def __init__(self, catalog: PreparedCatalog, config: MatchConfig | None = None) -> None:
+    def __init__(self, catalog: PreparedCatalog, config: MatchConfig | None = None,
+                 classifier: CategoryClassifier | None = None) -> None:
         self.catalog = catalog
         self.config = config or MatchConfig()
-        self._classifier = CategoryClassifier()
+        self._classifier = classifier or CategoryClassifier()
         self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim, self._classifier)
         self._weights = self.config.signal_weights
         # Rank of each row's ad id, so ties can break on id with one vectorised sort.
         ids = [ad.id for ad in catalog.ads]
         self._id_rank = np.empty(len(ids), dtype=np.int64)
         self._id_rank[np.argsort(np.array(ids, dtype=object), kind="stable")] = np.arange(len(ids))
+
+    @property
+    def classifier(self) -> CategoryClassifier:
+        return self._classifier
 
     def analyze(self, page: Page) -> PageTerms:
         return analyze(page, self.catalog.tokenizer)

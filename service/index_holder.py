@@ -115,7 +115,8 @@ class IndexHolder:
             base_matcher = base.matcher
             assert isinstance(base_matcher, Matcher)
             delta = await asyncio.to_thread(delta_catalog, base_matcher.catalog, live)
-            matcher = LiveMatcher(base_matcher, Matcher(delta, self.config), frozenset(changed))
+            matcher = LiveMatcher(base_matcher, Matcher(delta, self.config, base_matcher.classifier),
+                                  frozenset(changed))
             ads = {k: v for k, v in base.ads_by_id.items() if k not in changed}
             ads.update((ad.id, ad) for ad in live)
             self._changed = changed
