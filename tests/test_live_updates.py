@@ -128,3 +128,24 @@ def test_api_changes_serve_within_a_second_and_survive_a_rebuild(client: TestCli
     assert status["live_changes"] == 0 and status["ad_count"] == 2
     assert _match(client, pub, HOUSE_WIRE)[0] == later["id"]
     assert _match(client, pub, PHONE_WIRE)[0] == house["id"]
+
+
+def test_catalog_replaced_underneath_drops_the_overlay(client: TestClient, build_index, clean_redis) -> None:
+    """When the catalog version goes back (Redis restored from an older backup or replaced), the
+    live overlay may describe ads that no longer exist: it is dropped, the built version serves."""
+    pub = client.post("/v1/publishers", json={"name": "站", "floor_fen": 1}, headers=auth(ADMIN_KEY)).json()
+    adv = client.post("/v1/advertisers", json={"name": "商"}, headers=auth(ADMIN_KEY)).json()
+    h = auth(adv["api_key"])
+    cmp = client.post("/v1/campaigns", json={"name": "c"}, headers=h).json()
+    client.post(f"/v1/campaigns/{cmp['id']}/ads", headers=h, json={
+        "title": HOUSE.title, "keywords": list(HOUSE.keywords), "bid_fen": 100, "landing_url": "https://example.com/h"})
+    build_index()
+    client.post("/v1/index/reload", headers=auth(ADMIN_KEY))
+    for i in range(3):  # live changes push the catalog version up
+        client.post(f"/v1/campaigns/{cmp['id']}/ads", headers=h, json={
+            "title": f"折叠屏手机{i}", "keywords": ["折叠屏", "手机"], "bid_fen": 100, "landing_url": "https://example.com/p"})
+    assert _within_a_second(lambda: client.get("/v1/index/status").json()["live_changes"] == 3)
+    clean_redis.set("am:{g}:catalog:version", 1)  # as after restoring an older snapshot
+    assert _within_a_second(lambda: client.get("/v1/index/status").json()["live_changes"] == 0)
+    assert client.get("/v1/index/status").json()["ad_count"] == 1
+    assert _match(client, pub, PHONE_WIRE) == []
