@@ -14,6 +14,7 @@ through plain arrays (:meth:`CharSpace.state` / :meth:`CharSpace.from_state`).
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from matching.types import Ad
 _WORD_SPLIT = re.compile(r"[\s\W_]+")
 # Terms whose gram columns are remembered (page vocabularies repeat); cleared when full.
 _CACHE_TERMS = 200_000
+_FIT_SLICE = 65_536  # ads per slice of CharSpace.fit's count matrix
 
 
 def grams(term: str) -> list[str]:
@@ -52,6 +54,30 @@ def ad_terms(ad: Ad) -> dict[str, float]:
     return out
 
 
+def _ad_term_matrix(ads: Sequence[Ad], texts: tuple[Sequence[str], Sequence[str]] | None
+                    ) -> tuple[sp.csr_matrix, list[str]]:
+    """Each ad's :func:`ad_terms` as a row of counts over the distinct terms (first-seen order)."""
+    term_ids: dict[str, int] = {}
+    cols = array("i")
+    indptr = array("q", [0])
+    for i, ad in enumerate(ads):
+        title, description = (texts[0][i], texts[1][i]) if texts is not None else (
+            normalize(ad.title), normalize(ad.description))
+        for words in ([normalize_keyword(k) for k in ad.keywords], _WORD_SPLIT.split(title),
+                      _WORD_SPLIT.split(description)):
+            for w in words:
+                if w:
+                    j = term_ids.get(w)
+                    if j is None:
+                        j = term_ids[w] = len(term_ids)
+                    cols.append(j)
+        indptr.append(len(cols))
+    m = sp.csr_matrix((np.ones(len(cols)), np.frombuffer(cols, dtype=np.int32), np.frombuffer(indptr, dtype=np.int64)),
+                      shape=(len(ads), len(term_ids)))
+    m.sum_duplicates()
+    return m, list(term_ids)
+
+
 def _gram_counts(terms: Mapping[str, float]) -> dict[str, float]:
     out: dict[str, float] = {}
     for term, weight in terms.items():
@@ -71,19 +97,68 @@ class CharSpace:
         self._cache: dict[str, np.ndarray] = {}  # term → its gram columns
 
     @classmethod
-    def fit(cls, ads: Sequence[Ad]) -> CharSpace:
-        """Vocabulary, smoothed IDF (as scikit-learn's) and rows of the ads' character profiles."""
-        counts = [_gram_counts(ad_terms(ad)) for ad in ads]
-        vocabulary = sorted(set().union(*counts)) if counts else []
-        index = {g: i for i, g in enumerate(vocabulary)}
-        df = np.zeros(len(vocabulary))
-        for c in counts:
-            for g in c:
-                df[index[g]] += 1
-        idf = np.log((1 + len(ads)) / (1 + df)) + 1
-        space = cls(vocabulary, idf, sp.csr_matrix((len(ads), len(vocabulary)), dtype=np.float32))
-        rows = [space.vector(c, grams_given=True) for c in counts]
-        ad_rows = sp.vstack(rows).tocsr() if rows else space.ad_rows
+    def fit(cls, ads: Sequence[Ad], *, texts: tuple[Sequence[str], Sequence[str]] | None = None) -> CharSpace:
+        """Vocabulary, smoothed IDF (as scikit-learn's) and rows of the ads' character profiles.
+
+        ``texts``: the ads' titles and descriptions already normalised, if the caller has them.
+        Counts are summed as sparse matrix products (ads × terms times terms × grams, each
+        distinct term's grams listed once), not per ad in Python.
+        """
+        n = len(ads)
+        term_counts, terms = _ad_term_matrix(ads, texts)
+        gram_ids: dict[str, int] = {}
+        gram_cols = array("i")
+        gram_ptr = array("q", [0])
+        for term in terms:
+            for g in grams(term):
+                j = gram_ids.get(g)
+                if j is None:
+                    j = gram_ids[g] = len(gram_ids)
+                gram_cols.append(j)
+            gram_ptr.append(len(gram_cols))
+        first_seen = list(gram_ids)
+        del gram_ids
+        order = sorted(range(len(first_seen)), key=first_seen.__getitem__)
+        vocabulary = [first_seen[i] for i in order]
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+        term_grams = sp.csr_matrix(
+            (np.ones(len(gram_cols)), rank[np.frombuffer(gram_cols, dtype=np.int32)],
+             np.frombuffer(gram_ptr, dtype=np.int64)), shape=(len(terms), len(vocabulary)))
+        term_grams.sum_duplicates()
+        # ads × grams counts, in slices of ads (the float64 temporaries of a million ads' rows
+        # would take gigabytes): first the counts (exact integers, kept as float32) and document
+        # frequencies, then each slice's weights from the idf, written over its counts.
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        lengths = np.zeros(n, dtype=np.int64)
+        df = np.zeros(len(vocabulary), dtype=np.int64)
+        for lo in range(0, n, _FIT_SLICE):
+            hi = min(n, lo + _FIT_SLICE)
+            c = sp.csr_matrix(term_counts[lo:hi] @ term_grams)
+            c.sum_duplicates()
+            df += np.bincount(c.indices, minlength=len(vocabulary))
+            lengths[lo:hi] = np.diff(c.indptr)
+            parts.append((c.indices.astype(np.int32), c.data.astype(np.float32)))
+        del term_counts, term_grams
+        idf = np.log((1 + n) / (1 + df.astype(np.float64))) + 1
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        data = np.empty(int(indptr[-1]), dtype=np.float32)
+        for i, lo in enumerate(range(0, n, _FIT_SLICE)):
+            hi = min(n, lo + _FIT_SLICE)
+            cols, counts = parts[i]
+            parts[i] = (cols[:0], counts[:0])  # freed as the output fills
+            c = counts.astype(np.float64)
+            vals = np.where(c >= 1, 1.0 + np.log(np.maximum(c, 1.0)), c) * idf[cols]
+            row_lengths = lengths[lo:hi]
+            sq = np.zeros(hi - lo)
+            nonempty = row_lengths > 0
+            sq[nonempty] = np.add.reduceat(vals * vals, (indptr[lo:hi] - indptr[lo])[nonempty])
+            norms = np.sqrt(sq)
+            norms[norms == 0] = 1.0
+            indices[indptr[lo]:indptr[hi]] = cols
+            data[indptr[lo]:indptr[hi]] = vals / np.repeat(norms, row_lengths)
+        ad_rows = sp.csr_matrix((data, indices, indptr), shape=(n, len(vocabulary)))
         return cls(vocabulary, idf, ad_rows)
 
     def for_ads(self, ads: Sequence[Ad]) -> CharSpace:

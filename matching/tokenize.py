@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 
@@ -27,6 +27,16 @@ _MEANINGFUL = re.compile(r"[\u4e00-\u9fff a-z]")
 _SPACE = re.compile(r"\s+")
 # Frequency given to advertiser keywords: high enough that jieba keeps them whole.
 _USER_WORD_FREQ = 200_000
+# jieba segments text block by block, a block being a run of these characters (its own
+# ``re_han_default``); everything between blocks is yielded character by character. A block's
+# words depend on the block and the dictionary alone, so the words of short blocks are remembered
+# (keywords, ad-copy phrases and short page phrases recur) until the dictionary changes.
+_BLOCK = jieba.re_han_default
+_CACHED_BLOCK_CHARS = 24
+_CACHED_BLOCKS = 1 << 17
+# Distinct keywords normalised once each: a catalog repeats its keywords across many ads, and
+# normalising one (NFKC + OpenCC) costs ~15 µs.
+_CACHED_KEYWORDS = 1 << 20
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +47,7 @@ def stopwords() -> frozenset[str]:
     return frozenset(stopwordsiso.stopwords(["zh", "en"]) | own)
 
 
+@lru_cache(maxsize=_CACHED_KEYWORDS)
 def normalize_keyword(keyword: str) -> str:
     """A keyword as it is matched: normalised like page text, inner spaces removed for CJK."""
     kw = normalize(keyword)
@@ -55,6 +66,7 @@ class Tokenizer:
         self._lock = threading.Lock()
         self._user_words: set[str] = set()
         self._stop = stopwords()
+        self._block_words = self._new_block_cache()
         self.add_words(user_words)
 
     @property
@@ -64,17 +76,37 @@ class Tokenizer:
     def add_words(self, words: Iterable[str]) -> None:
         """Add normalised advertiser keywords to the dictionary (idempotent)."""
         with self._lock:
+            added = False
             for word in words:
                 w = normalize_keyword(word)
                 if w and w not in self._user_words and " " not in w:
                     self._jieba.add_word(w, freq=_USER_WORD_FREQ)
                     self._user_words.add(w)
+                    added = True
+            if added:  # a new word (and the dictionary's new total) may segment any block anew
+                self._block_words = self._new_block_cache()
 
     def tokens(self, normalized_text: str, *, for_search: bool = True) -> list[str]:
         """Terms of already-normalised text, stopwords and noise removed, in order."""
-        cut = self._jieba.cut_for_search if for_search else self._jieba.cut
+        if not for_search:
+            return self._kept(self._jieba.cut(normalized_text, HMM=True))
+        # Block by block, as jieba's own cut does, so the words of recurring blocks are looked up.
+        block_words = self._block_words
         out: list[str] = []
-        for raw in cut(normalized_text, HMM=True):
+        for blk in _BLOCK.split(normalized_text):
+            if blk:
+                out += block_words(blk) if len(blk) <= _CACHED_BLOCK_CHARS else self._segment(blk)
+        return out
+
+    def _new_block_cache(self) -> Callable[[str], tuple[str, ...]]:
+        return lru_cache(maxsize=_CACHED_BLOCKS)(self._segment)
+
+    def _segment(self, text: str) -> tuple[str, ...]:
+        return tuple(self._kept(self._jieba.cut_for_search(text, HMM=True)))
+
+    def _kept(self, raw_tokens: Iterable[str]) -> list[str]:
+        out: list[str] = []
+        for raw in raw_tokens:
             tok = raw.strip()
             if not tok or tok in self._stop or not _MEANINGFUL.search(tok):
                 continue

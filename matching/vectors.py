@@ -56,11 +56,22 @@ class TextVectorizer:
         return self._tfidf.idf_
 
     @classmethod
-    def fit(cls, docs: Sequence[Mapping[str, float]], dense_dim: int = DEFAULT_DENSE_DIM,
-            seed: int = 0) -> tuple[TextVectorizer, sp.csr_matrix]:
-        """Fit on ad documents; returns the vectorizer and the ads' TF-IDF matrix."""
-        dv = DictVectorizer(dtype=np.float32)
-        counts = dv.fit_transform(docs)
+    def fit(cls, docs: Sequence[Mapping[str, float]] | sp.csr_matrix, dense_dim: int = DEFAULT_DENSE_DIM,
+            seed: int = 0, *, terms: Sequence[str] | None = None) -> tuple[TextVectorizer, sp.csr_matrix]:
+        """Fit on ad documents; returns the vectorizer and the ads' TF-IDF matrix.
+
+        ``docs`` are term → weight mappings, or with ``terms`` (sorted) already counted: an
+        ads × terms weight matrix as ``DictVectorizer`` makes of the mappings
+        (:func:`matching.documents.ad_term_counts`), which spares a dict per ad.
+        """
+        if terms is None:
+            dv = DictVectorizer(dtype=np.float32)
+            counts = dv.fit_transform(docs)
+            vocabulary = list(dv.feature_names_)
+        else:
+            counts, vocabulary = sp.csr_matrix(docs, dtype=np.float32), list(terms)
+            if counts.shape[1] != len(vocabulary):
+                raise ValueError(f"{counts.shape[1]} columns for {len(vocabulary)} terms")
         tfidf = TfidfTransformer(sublinear_tf=True)
         matrix = tfidf.fit_transform(counts).astype(np.float32).tocsr()
         n_docs, n_terms = matrix.shape
@@ -72,7 +83,7 @@ class TextVectorizer:
         else:  # too few ads for a decomposition: a single axis along their mean direction
             mean = np.asarray(matrix.mean(axis=0)).reshape(1, -1)
             components = l2_normalize(mean) if n_terms else np.zeros((1, 0))
-        vec = cls(list(dv.feature_names_), tfidf.idf_, components)
+        vec = cls(vocabulary, tfidf.idf_, components)
         return vec, matrix
 
     def sparse(self, docs: Sequence[Mapping[str, float]]) -> sp.csr_matrix:

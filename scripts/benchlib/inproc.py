@@ -1,0 +1,191 @@
+"""Phase 2 of the benchmark: in-process latency, FAISS recall and the bm25s peer (in a subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchlib.common import BENCH, K, pct, proc_status, sub_json
+
+
+def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) -> dict[str, Any]:
+    from index import artifact
+    from matching.analyze import make_page
+    from matching.matcher import MatchConfig, Matcher
+    from service.context import BlockedCache
+    from service.index_holder import Snapshot
+    from service.page_cache import PageCache, page_key
+    from service.serving import relevant
+
+    pages = json.loads(pages_file.read_text(encoding="utf-8"))
+    rss0 = proc_status()["rss_mb"]
+    t = time.perf_counter()
+    manifest, catalog = artifact.load(index_dir)
+    load_s = time.perf_counter() - t
+    rss_loaded = proc_status()["rss_mb"]
+    matcher = Matcher(catalog, MatchConfig())
+
+    def page_of(p: dict[str, Any]) -> Any:
+        return make_page(title=p["title"], text=p["text"])
+
+    for p in pages[:5]:  # warm-up: first jieba calls, numpy/FAISS first touches
+        matcher.rank(matcher.analyze(page_of(p)), K)
+    t_norm, t_an, t_rank, t_all, t_cpu, n_results = [], [], [], [], [], []
+    qd_rows = []
+    for p in pages:
+        cpu = time.process_time()
+        a = time.perf_counter()
+        page = page_of(p)
+        b = time.perf_counter()
+        terms = matcher.analyze(page)
+        c = time.perf_counter()
+        ranked = matcher.rank(terms, K)
+        d = time.perf_counter()
+        t_cpu.append(time.process_time() - cpu)
+        t_norm.append(b - a)
+        t_an.append(c - b)
+        t_rank.append(d - c)
+        t_all.append(d - a)
+        n_results.append(len(ranked))
+        q = catalog.vectorizer.sparse([terms.counts])
+        if q.nnz:
+            qd_rows.append(catalog.vectorizer.dense(q)[0])
+
+    # cached: the service's page-cache path, local LRU hit + blocked filter (1% of campaigns paused)
+    snap = Snapshot.of(manifest, matcher)
+    cache = PageCache(None, local_size=100_000, ttl_s=3600)
+    blocked = BlockedCache(None)  # type: ignore[arg-type]  # members set here, never refreshed
+    cmps = sorted({ad.campaign_id for ad in catalog.ads})
+    blocked.members = frozenset(f"cmp:{c}" for c in cmps[:: 100])
+
+    async def cached() -> list[float]:
+        out = []
+        for r in range(rounds + 1):
+            for p in pages:
+                a = time.perf_counter()
+                key = page_key(url=None, title=p["title"], text=p["text"], html=None)
+                await relevant(snap, lambda p=p: page_of(p), key, cache, blocked, 10)
+                if r:  # round 0 fills the cache
+                    out.append(time.perf_counter() - a)
+        return out
+
+    t_cached = asyncio.run(cached())
+
+    # FAISS as used vs exact brute force (numpy), recall@10 and search time at the matcher's depth
+    recall, t_faiss, t_numpy = [], [], []
+    n_cand = min(MatchConfig().candidates, len(catalog.ads))
+    for qd in qd_rows:
+        x = qd.reshape(1, -1)
+        a = time.perf_counter()
+        catalog.dense.search(x, n_cand)
+        t_faiss.append(time.perf_counter() - a)
+        _, rows = catalog.dense.search(x, 10)
+        a = time.perf_counter()
+        sims = catalog.ad_dense @ qd
+        np.argpartition(-sims, min(n_cand, len(sims) - 1))[:n_cand]
+        t_numpy.append(time.perf_counter() - a)
+        exact = set(np.argsort(-sims, kind="stable")[:10].tolist())
+        kth = np.sort(sims)[-10]  # ties at the 10th score count as found
+        got = [int(r) for r in rows[0] if r >= 0]
+        recall.append(sum(1 for r in got if r in exact or sims[r] >= kth - 1e-6) / min(10, len(sims)))
+
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    t_faiss1 = []
+    for qd in qd_rows:
+        a = time.perf_counter()
+        catalog.dense.search(qd.reshape(1, -1), n_cand)
+        t_faiss1.append(time.perf_counter() - a)
+    faiss.omp_set_num_threads(threads)
+
+    prof = profile_rank(matcher, [page_of(p) for p in pages[:60]]) if profile else None
+    bm = bm25s_peer(catalog, pages, page_of)
+    return {"load_s": round(load_s, 2), "rss_before_load_mb": rss0, "rss_loaded_mb": rss_loaded,
+            "index_rss_mb": rss_loaded - rss0, "ads": len(catalog.ads),
+            "uncached": pct(t_all), "uncached_cpu": pct(t_cpu), "stage_p50_ms": {"make_page": pct(t_norm)["p50"], "analyze": pct(t_an)["p50"],
+                                                     "rank": pct(t_rank)["p50"]},
+            "stages": {"make_page": pct(t_norm), "analyze": pct(t_an), "rank": pct(t_rank)},
+            "results_mean": round(float(np.mean(n_results)), 1), "cached": pct(t_cached),
+            "faiss": {"index": type(catalog.dense).__name__, "recall_at_10": round(float(np.mean(recall)), 4),
+                      "search_k_cand": pct(t_faiss), "search_1_thread": pct(t_faiss1), "numpy_k_cand": pct(t_numpy),
+                      "queries": len(recall), "omp_threads": threads},
+            "bm25s": bm, "profile": prof}
+
+
+def profile_rank(matcher: Any, pages: list[Any]) -> list[dict[str, Any]]:
+    """cProfile of analyze + rank over ``pages``: the functions with the most own time, per match."""
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile()
+    pr.enable()
+    for page in pages:
+        matcher.rank(matcher.analyze(page), K)
+    pr.disable()
+    st = pstats.Stats(pr)
+    rows = []
+    total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
+    for (file, line, fn), (_cc, nc, tt, ct, _) in st.stats.items():  # type: ignore[attr-defined]
+        where = f"{'/'.join(Path(file).parts[-2:])}:{line}({fn})" if file != "~" else fn
+        rows.append({"function": where, "calls_per_match": round(nc / len(pages), 1),
+                     "own_ms_per_match": round(tt * 1000 / len(pages), 3),
+                     "cum_ms_per_match": round(ct * 1000 / len(pages), 3), "own_share": round(tt / total, 3)})
+    rows.sort(key=lambda r: -r["own_ms_per_match"])
+    return rows[:15]
+
+
+def bm25s_peer(catalog: Any, pages: list[dict[str, Any]], page_of: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """bm25s over the same ads, same tokenizer: title + keywords as documents, page tokens as query."""
+    import bm25s
+
+    from matching.text import normalize
+
+    tok = catalog.tokenizer
+    rss0 = proc_status()["rss_mb"]
+    a = time.perf_counter()
+    corpus = [tok.tokens(normalize(ad.title + " " + " ".join(ad.keywords))) for ad in catalog.ads]
+    b = time.perf_counter()
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    c = time.perf_counter()
+    del corpus
+    rss1 = proc_status()["rss_mb"]
+    k = min(K, len(catalog.ads))
+    t_all, t_ret = [], []
+    for i, p in enumerate(pages):
+        a2 = time.perf_counter()
+        page = page_of(p)
+        q = tok.tokens(page.title) + tok.tokens(page.body)
+        b2 = time.perf_counter()
+        retriever.retrieve([q], k=k, show_progress=False, n_threads=1)
+        c2 = time.perf_counter()
+        if i >= 3:  # warm-up
+            t_all.append(c2 - a2)
+            t_ret.append(c2 - b2)
+    return {"tokenize_s": round(b - a, 2), "index_s": round(c - b, 2), "total_s": round(c - a, 2),
+            "rss_mb": rss1 - rss0, "query": pct(t_all), "retrieve_only": pct(t_ret)}
+
+
+def run_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool, log: Path,
+               timeout: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(BENCH), "--phase", "inproc", "--index-dir", str(index_dir),
+           "--pages-file", str(pages_file), "--rounds", str(rounds)] + (["--profile"] if profile else [])
+    with log.open("w") as err:
+        try:
+            res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return {"failed": f"in-process phase stopped after {timeout:.0f} s"}
+    if res.returncode != 0:
+        return {"failed": f"in-process phase exited {res.returncode}: {log.read_text()[-800:]}"}
+    return sub_json(res.stdout)
+
