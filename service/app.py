@@ -70,6 +70,22 @@ async def flush_impressions(billing: Billing, interval: float) -> None:
             log.exception("impression flush failed")
 
 
+# How long shutdown waits for the background loops to end once cancelled.
+STOP_GRACE_S = 5.0
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Cancel ``tasks`` and wait at most ``grace_s`` for them: a task that does not stop (a
+    client library that swallows the cancellation) is logged, never waited on forever."""
+    for t in tasks:
+        t.cancel()
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+    for t in pending:
+        log.error("background task %s did not stop within %.0f s of being cancelled", t.get_name(), grace_s)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -101,17 +117,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await feed.sync()
         # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
         # versions published without an announcement (artifact.save called directly).
-        ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds)),
-                     asyncio.create_task(feed.run(settings.live_poll_seconds))]
+        ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
+                     asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
         if billing.buffered:
-            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds)))
+            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds),
+                                                 name="impression-flush"))
         app.state.ctx = ctx
         try:
             yield
         finally:
-            for t in ctx.tasks:
-                t.cancel()
-            await asyncio.gather(*ctx.tasks, return_exceptions=True)
+            await stop_tasks(ctx.tasks, STOP_GRACE_S)
             try:
                 await billing.flush()  # the last impressions counted in this process
             except Exception:

@@ -12,7 +12,7 @@ import fcntl
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 import redis.cluster
@@ -22,7 +22,7 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Client = redis.Redis | redis.cluster.RedisCluster
+Client: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
 
 
 def start_embedded(data_dir: Path, appendfsync: str = "everysec") -> ValkeyServer:
