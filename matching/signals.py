@@ -80,16 +80,20 @@ class EvidenceGatherer:
         q = vec.page([terms.counts])
         if n_ads == 0 or q.nnz == 0:
             return None
-        tfidf_all = (q @ cat.term_ad).toarray().ravel()
+        # Sparse: only the ads sharing a term with the page (no n_ads-long arrays per page).
+        shared = (q @ cat.term_ad).tocsr()
+        shared.sum_duplicates()  # canonical: indices sorted, one entry per ad
+        hit_rows, hit_scores = shared.indices.astype(np.int64), shared.data
         proj = vec.project(q)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
         qc = unit_rows(proj[:, : self.coarse_dim])[0]
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
             rows = np.arange(n_ads)
         else:
-            cand = np.flatnonzero(tfidf_all)
+            cand = hit_rows[hit_scores != 0]
             if len(cand) > n_candidates:
-                cand = cand[np.argpartition(-tfidf_all[cand], n_candidates)[:n_candidates]]
+                scores = hit_scores[hit_scores != 0]
+                cand = cand[np.argpartition(-scores, n_candidates)[:n_candidates]]
             if cat.dense.ntotal:
                 _, nearest = cat.dense.search(qd, min(n_candidates, cat.dense.ntotal))
                 cand = np.union1d(cand, nearest[0][nearest[0] >= 0])
@@ -99,8 +103,10 @@ class EvidenceGatherer:
         found = frozenset(cat.finder.find(terms.page.title + "\n" + terms.page.body, terms.terms))
         index = vec.term_index
         salience = vec.salience(terms.counts, (kw for kw in found if kw not in index))
-        values[:, 0] = self._keyword_signal(found, salience, rows, n_ads)
-        values[:, 1] = np.clip(tfidf_all[rows], 0.0, 1.0)
+        values[:, 0] = self._keyword_signal(found, salience, rows)
+        at = np.minimum(np.searchsorted(hit_rows, rows), max(len(hit_rows) - 1, 0))
+        if len(hit_rows):
+            values[:, 1] = np.where(hit_rows[at] == rows, np.clip(hit_scores[at], 0.0, 1.0), 0.0)
         values[:, 2] = np.clip(cat.ad_dense[rows] @ qd[0], 0.0, 1.0)
         values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
         if cat.chars is not None:
@@ -125,12 +131,17 @@ class EvidenceGatherer:
         return normalize(m) if len(counts) else m
 
     def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
-                        rows: np.ndarray, n_ads: int) -> np.ndarray:
-        log_miss = np.zeros(n_ads)
+                        rows: np.ndarray) -> np.ndarray:
+        """1 − Π(1 − w) over each candidate row's keywords found in the page (``rows`` ascending)."""
+        log_miss = np.zeros(len(rows))
         for kw in found:
             ad_rows = self._keyword_rows.get(kw)
             if ad_rows is None:
                 continue  # a negative keyword only
+            at = np.searchsorted(rows, ad_rows)  # ad_rows ascending: where each would sit in rows
+            ok = at < len(rows)
+            at = at[ok]
+            at = at[rows[at] == ad_rows[ok]]
             w = min(1.0, 2.0 * salience.get(kw, 0.0))
-            log_miss[ad_rows] += np.log(max(1.0 - w, 1e-9))
-        return (1.0 - np.exp(log_miss[rows])).astype(np.float32)
+            log_miss[at] += np.log(max(1.0 - w, 1e-9))
+        return (1.0 - np.exp(log_miss)).astype(np.float32)

@@ -378,3 +378,32 @@ def test_large_catalogs_get_an_approximate_index_with_high_recall() -> None:
     _, found = approx.search(queries, 10)
     recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
     assert recall >= 0.95, recall
+
+
+@pytest.mark.parametrize("n_candidates", [3, 8, 100])
+def test_sparse_evidence_matches_the_dense_oracle(catalog: PreparedCatalog, n_candidates: int) -> None:
+    """The keyword and TF-IDF signals computed on candidate rows only equal those computed over
+    every ad with dense arrays (the straightforward definition), and retrieval keeps the best
+    TF-IDF ads."""
+    from matching.signals import SIGNALS, EvidenceGatherer
+
+    m = Matcher(catalog, MatchConfig())
+    g = EvidenceGatherer(catalog, coarse_dim=4)
+    for title, body in PAGES:
+        terms = m.analyze(make_page(title=title, text=body))
+        ev = g.gather(terms, n_candidates)
+        assert ev is not None
+        q = catalog.vectorizer.page([terms.counts])
+        tfidf_all = (q @ catalog.term_ad).toarray().ravel()
+        log_miss = np.zeros(len(catalog.ads))
+        for r, kws in enumerate(catalog.ad_keywords):
+            for kw in kws:
+                if kw in ev.found:
+                    log_miss[r] += np.log(max(1.0 - min(1.0, 2.0 * ev.salience.get(kw, 0.0)), 1e-9))
+        keyword_all = 1.0 - np.exp(log_miss)
+        np.testing.assert_allclose(ev.values[:, SIGNALS.index("tfidf")], np.clip(tfidf_all[ev.rows], 0, 1),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ev.values[:, SIGNALS.index("keyword")], keyword_all[ev.rows],
+                                   rtol=1e-5, atol=1e-6)
+        best = np.sort(tfidf_all)[::-1][:min(n_candidates, np.count_nonzero(tfidf_all))]
+        assert np.all(np.isin(best, tfidf_all[ev.rows]))
