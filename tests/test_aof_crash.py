@@ -28,6 +28,7 @@ from service import keys, ledger
 from service.billing import Billing, Clock
 from service.catalog import CatalogStore
 from service.clicks import ClickClaim
+from tests.conftest import start_valkey
 
 AOF = {"appendonly": "yes", "appendfsync": "always", "save": ""}
 WORKERS = 8
@@ -36,9 +37,7 @@ T = TypeVar("T")
 
 
 def start(data_dir: Path) -> ValkeyServer:
-    server = ValkeyServer(data_dir=data_dir, persist=True, config=AOF)
-    server.start()
-    return server
+    return start_valkey(lambda: ValkeyServer(data_dir=data_dir, persist=True, config=AOF))
 
 
 async def with_client(url: str, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
