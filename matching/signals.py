@@ -133,15 +133,20 @@ class EvidenceGatherer:
     def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
                         rows: np.ndarray) -> np.ndarray:
         """1 − Π(1 − w) over each candidate row's keywords found in the page (``rows`` ascending)."""
-        log_miss = np.zeros(len(rows))
+        hits: list[np.ndarray] = []
+        logs: list[float] = []
         for kw in found:
             ad_rows = self._keyword_rows.get(kw)
             if ad_rows is None:
                 continue  # a negative keyword only
-            at = np.searchsorted(rows, ad_rows)  # ad_rows ascending: where each would sit in rows
-            ok = at < len(rows)
-            at = at[ok]
-            at = at[rows[at] == ad_rows[ok]]
             w = min(1.0, 2.0 * salience.get(kw, 0.0))
-            log_miss[at] += np.log(max(1.0 - w, 1e-9))
+            hits.append(ad_rows)
+            logs.append(np.log(max(1.0 - w, 1e-9)))
+        log_miss = np.zeros(len(rows))
+        if hits and len(rows):
+            ad_rows = np.concatenate(hits)
+            ad_logs = np.repeat(logs, [len(h) for h in hits])
+            at = np.minimum(np.searchsorted(rows, ad_rows), len(rows) - 1)  # where each would sit in rows
+            ok = rows[at] == ad_rows
+            np.add.at(log_miss, at[ok], ad_logs[ok])
         return (1.0 - np.exp(log_miss)).astype(np.float32)

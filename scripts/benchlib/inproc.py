@@ -20,12 +20,17 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     from index import artifact
     from matching.analyze import make_page
     from matching.matcher import MatchConfig, Matcher
+    from service.app import serving_threads
     from service.context import BlockedCache
     from service.index_holder import Snapshot
     from service.page_cache import PageCache, page_key
     from service.serving import relevant
 
     pages = json.loads(pages_file.read_text(encoding="utf-8"))
+    import faiss
+
+    threads = faiss.omp_get_max_threads()  # FAISS's default, for the dense-search comparison below
+    serving_threads()  # as `admatch serve` runs: FAISS on one OpenMP thread
     rss0 = proc_status()["rss_mb"]
     t = time.perf_counter()
     manifest, catalog = artifact.load(index_dir)
@@ -80,6 +85,7 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     t_cached = asyncio.run(cached())
 
     # FAISS as used vs exact brute force (numpy), recall@10 and search time at the matcher's depth
+    faiss.omp_set_num_threads(threads)
     recall, t_faiss, t_numpy = [], [], []
     n_cand = min(MatchConfig().candidates, len(catalog.ads))
     for qd in qd_rows:
@@ -97,16 +103,12 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
         got = [int(r) for r in rows[0] if r >= 0]
         recall.append(sum(1 for r in got if r in exact or sims[r] >= kth - 1e-6) / min(10, len(sims)))
 
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     t_faiss1 = []
     for qd in qd_rows:
         a = time.perf_counter()
         catalog.dense.search(qd.reshape(1, -1), n_cand)
         t_faiss1.append(time.perf_counter() - a)
-    faiss.omp_set_num_threads(threads)
 
     prof = profile_rank(matcher, [page_of(p) for p in pages[:60]]) if profile else None
     bm = bm25s_peer(catalog, pages, page_of)

@@ -115,7 +115,8 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
 
     L += ["", "## In-process match latency", "", f"Per page, k={K}. *Uncached*: `make_page` + `Matcher.analyze` + "
           "`Matcher.rank`; *cached*: `service.serving.relevant` on a local `PageCache` hit plus the blocked filter "
-          "(1% of campaigns paused), page key included. Stage columns are medians; *CPU p50* is the process CPU "
+          "(1% of campaigns paused), page key included. Thread settings as `admatch serve` runs them "
+          "(`service.app.serving_threads`: FAISS on one OpenMP thread). Stage columns are medians; *CPU p50* is the process CPU "
           "time of an uncached match (all threads), less sensitive than wall time to other load on the machine.", "",
           "| ads | uncached p50 | p95 | p99 | p99 × bm25s | CPU p50 | make_page | analyze | rank | cached p50 | p95 | "
           "p99 | p99 × bm25s | results/page |",
@@ -140,7 +141,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
 
     L += ["", "## Dense search (FAISS) against brute force", "", "recall@10 of the FAISS index the service loads "
           "against exact inner products in numpy, over the pages' query vectors; search times at the matcher's "
-          "candidate depth (200), with FAISS's default OpenMP threads (as the service runs) and with one thread.", "",
+          "candidate depth (200), with FAISS's default OpenMP threads and with one thread (as the service and the latency figures above run it).", "",
           "| ads | index | recall@10 | FAISS p50 | p99 | OpenMP threads | FAISS 1 thread p50 | p99 | numpy p50 | p99 |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in ok:
