@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
 from service import keys
@@ -76,6 +77,8 @@ def serving_threads() -> None:
     One request searches a small query batch: FAISS's OpenMP threads only contend with each
     other and with the event loop (measured: 10k ads, p50 67 ms with 2 threads, 0.7 ms with 1)."""
     faiss.omp_set_num_threads(1)
+    # Likewise numpy's BLAS on a request's small products: its second thread spins for nothing.
+    threadpool_limits(1, user_api="blas")
 
 
 # How long shutdown waits for the background loops to end once cancelled.
