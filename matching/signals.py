@@ -82,7 +82,7 @@ class EvidenceGatherer:
             return None
         # The ads sharing a term with the page, as the product gives them (one entry per ad, in
         # no particular order: sorting them cost more than the product at 1M ads).
-        shared = (q @ cat.term_ad).tocsr()
+        shared = q @ cat.term_ad
         hit_rows, hit_scores = shared.indices, shared.data
         proj = vec.project(q)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
@@ -90,9 +90,9 @@ class EvidenceGatherer:
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
             rows = np.arange(n_ads)
         else:
-            cand = hit_rows[hit_scores != 0]
+            nonzero = hit_scores != 0
+            cand, scores = hit_rows[nonzero], hit_scores[nonzero]
             if len(cand) > n_candidates:
-                scores = hit_scores[hit_scores != 0]
                 cand = cand[np.argpartition(-scores, n_candidates)[:n_candidates]]
             if cat.dense.ntotal:
                 _, nearest = cat.dense.search(qd, min(n_candidates, cat.dense.ntotal))

@@ -17,6 +17,8 @@ from benchlib.common import BENCH, K, pct, proc_status, sub_json
 
 
 def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) -> dict[str, Any]:
+    import faiss
+
     from index import artifact
     from matching.analyze import make_page
     from matching.matcher import MatchConfig, Matcher
@@ -27,8 +29,6 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     from service.serving import relevant
 
     pages = json.loads(pages_file.read_text(encoding="utf-8"))
-    import faiss
-
     threads = faiss.omp_get_max_threads()  # FAISS's default, for the dense-search comparison below
     serving_threads()  # as `admatch serve` runs: FAISS on one OpenMP thread
     rss0 = proc_status()["rss_mb"]
