@@ -16,6 +16,7 @@ the version already contains (those logged before its ``catalog_changes`` positi
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,19 @@ class Snapshot:
             base = matcher.base if isinstance(matcher, LiveMatcher) else matcher
             ads = {ad.id: ad for ad in base.catalog.ads}
         return cls(manifest, matcher, ads, serving_id or manifest.version)
+
+
+def settle_heap() -> None:
+    """Move everything alive now (above all a freshly loaded index: millions of objects at 1M ads)
+    out of the cyclic garbage collector's reach. Otherwise each full collection walks the whole
+    index, a pause of about 190 ms at 100k ads, taken by whichever request triggers it.
+
+    Frozen objects are still freed by reference counting; the previous version's, which a
+    collection might be needed for, are unfrozen and collected once here, at load time.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class IndexHolder:
@@ -88,6 +102,7 @@ class IndexHolder:
             self.position = manifest.catalog_changes
             self.snapshot = self._base
             self.last_error = None
+            settle_heap()
             log.info("serving index version %s (%d ads)", version, manifest.ad_count)
             return True
 
