@@ -8,9 +8,13 @@ timezone (settings.timezone).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import itertools
+import logging
+import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -24,10 +28,14 @@ from matching.pacing import BudgetState
 from service import keys
 from service.clicks import ClickClaim
 
+log = logging.getLogger(__name__)
+
 STATS_TTL_S = 400 * 86400  # reports reach back over a year
 DAY_SPEND_TTL_S = 3 * 86400
 # How long a process reuses a campaign's budget and spend for auction entry (not for charging).
-STATE_TTL_S = 0.25
+STATE_TTL_S = 1.0
+# Script calls per pipeline when impression counts are written (see Billing.flush).
+FLUSH_CHUNK = 64
 UNLIMITED = keys.UNLIMITED
 
 
@@ -42,27 +50,40 @@ class ClickDecision:
     reason: str  # "valid" or an InvalidReason value
 
 
+def _second(ts: float) -> int:
+    """The whole second ``ts`` falls in, after rounding to microseconds as datetime does."""
+    return math.floor(round(ts, 6))
+
+
 class Clock:
-    """Billing days and hours in one timezone."""
+    """Billing days and hours in one timezone.
+
+    The labels of a whole second are computed once (a few per match otherwise, each a
+    timezone conversion and strftime)."""
 
     def __init__(self, tz: str) -> None:
         self.tz = ZoneInfo(tz)
+        self._labels = functools.lru_cache(maxsize=8)(self._labels_of)
 
     def at(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, self.tz)
 
+    def _labels_of(self, second: int) -> tuple[str, str, str, float]:
+        t = self.at(second)
+        minute = t.strftime("%Y%m%d%H%M")
+        return minute[:8], minute[:10], minute, (t.hour * 3600 + t.minute * 60 + t.second) / 86400
+
     def day(self, ts: float) -> str:
-        return self.at(ts).strftime("%Y%m%d")
+        return self._labels(_second(ts))[0]
 
     def hour(self, ts: float) -> str:
-        return self.at(ts).strftime("%Y%m%d%H")
+        return self._labels(_second(ts))[1]
 
     def minute(self, ts: float) -> str:
-        return self.at(ts).strftime("%Y%m%d%H%M")
+        return self._labels(_second(ts))[2]
 
     def day_elapsed(self, ts: float) -> float:
-        t = self.at(ts)
-        return (t.hour * 3600 + t.minute * 60 + t.second) / 86400
+        return self._labels(_second(ts))[3]
 
 
 def client_id(value: str) -> str:
@@ -71,17 +92,31 @@ def client_id(value: str) -> str:
 
 @dataclass
 class _Pending:
-    """Impression counts not yet written: HINCRBY amounts, key TTLs, set members."""
+    """Impression counts not yet written: hash key → field → amount, key TTLs, set members."""
 
-    incr: Counter[tuple[str, str]] = field(default_factory=Counter)
+    incr: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     expire: dict[str, int] = field(default_factory=dict)
     members: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def merge(self, other: _Pending) -> None:
-        self.incr.update(other.incr)
+        for k, counts in other.incr.items():
+            self.incr[k].update(counts)
         self.expire.update(other.expire)
         for k, v in other.members.items():
             self.members[k] |= v
+
+
+def _unwritten(pending: _Pending, keys_left: Iterable[str]) -> _Pending:
+    """The part of ``pending`` under ``keys_left``."""
+    out = _Pending()
+    for key in keys_left:
+        if key in pending.incr:
+            out.incr[key] = pending.incr[key]
+        if key in pending.expire:
+            out.expire[key] = pending.expire[key]
+        if key in pending.members:
+            out.members[key] = pending.members[key]
+    return out
 
 
 class Billing:
@@ -91,6 +126,9 @@ class Billing:
         self.clock = clock
         self._click = r.register_script(_lua("click.lua"))
         self._rate = r.register_script(_lua("rate_limit.lua"))
+        # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
+        # SCRIPT EXISTS round trip per execute, and on a cluster per node.
+        self._counters = _lua("counters.lua")
         self._clicked_ttl = int(click_window_s) + 2 * 86400
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
         self.buffered = buffered
@@ -125,8 +163,7 @@ class Billing:
                 p.get(keys.spend_total(cid))
                 p.get(keys.spend_day(cid, day))
             if user:
-                for cid in cids:
-                    p.hget(keys.frequency(cid, day), user)
+                p.hmget(keys.frequency(user, day), cids)
             raw = await p.execute()
         out = dict(cached)
         for i, cid in enumerate(missing):
@@ -142,10 +179,11 @@ class Billing:
                 even_pacing=pacing == "even",
                 frequency_cap=None if cap is None or int(cap) == UNLIMITED else int(cap))
         if user:
-            seen = raw[3 * len(missing):]
+            seen = raw[-1]
             pending = self._pending.incr
-            out = {cid: dataclasses.replace(out[cid], user_impressions_today=int(n or 0)
-                                            + pending.get((keys.frequency(cid, day), user), 0))
+            f = keys.frequency(user, day)
+            mine: Mapping[str, int] = pending.get(f) or {}
+            out = {cid: dataclasses.replace(out[cid], user_impressions_today=int(n or 0) + mine.get(cid, 0))
                    for cid, n in zip(cids, seen, strict=True)}
         return out
 
@@ -164,35 +202,47 @@ class Billing:
         pending = self._pending
         for ad_id, cid in shown:
             h = keys.stats(cid, hour)
-            pending.incr[(h, "imp")] += 1
-            pending.incr[(h, f"a:{ad_id}:imp")] += 1
-            pending.incr[(h, f"p:{publisher_id}:imp")] += 1
+            counts = pending.incr[h]
+            counts["imp"] += 1
+            counts[f"a:{ad_id}:imp"] += 1
+            counts[f"p:{publisher_id}:imp"] += 1
             pending.expire[h] = STATS_TTL_S
             pending.members[keys.publisher_campaigns(publisher_id)].add(cid)
             if user:
-                f = keys.frequency(cid, day)
-                pending.incr[(f, user)] += 1
+                f = keys.frequency(user, day)
+                pending.incr[f][cid] += 1
                 pending.expire[f] = 2 * 86400
         if not self.buffered:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write the pending impression counts in one pipeline (no-op when there are none)."""
+        """Write the pending impression counts: one script call per hash key, in pipelines of at
+        most ``FLUSH_CHUNK`` calls so that a large flush never holds the event loop for long
+        (packing commands is CPU work). No-op when nothing is pending.
+
+        A chunk that cannot be sent (connection lost) is kept, with every chunk after it, for the
+        next flush; chunks already written are not written again. A key Redis refuses (a key of
+        another type in its place) is logged and its counts dropped: retrying cannot succeed."""
         pending, self._pending = self._pending, _Pending()
-        if not pending.incr:
-            return
-        try:
-            async with self.r.pipeline(transaction=False) as p:
-                for (key, field), n in pending.incr.items():
-                    p.hincrby(key, field, n)
-                for key, ttl in pending.expire.items():
-                    p.expire(key, ttl)
-                for key, members in pending.members.items():
-                    p.sadd(key, *members)
-                await p.execute()
-        except BaseException:
-            self._pending.merge(pending)  # not written: keep them for the next flush
-            raise
+        keys_ = [*pending.incr, *pending.members]
+        for start in range(0, len(keys_), FLUSH_CHUNK):
+            chunk = keys_[start:start + FLUSH_CHUNK]
+            try:
+                async with self.r.pipeline(transaction=False) as p:
+                    for key in chunk:
+                        if key in pending.incr:
+                            counts = pending.incr[key]
+                            p.eval(self._counters, 1, key, pending.expire.get(key, 0),
+                                   *itertools.chain.from_iterable(counts.items()))
+                        else:
+                            p.sadd(key, *pending.members[key])
+                    replies = await p.execute(raise_on_error=False)
+            except BaseException:
+                self._pending.merge(_unwritten(pending, keys_[start:]))  # kept for the next flush
+                raise
+            for key, reply in zip(chunk, replies, strict=True):
+                if isinstance(reply, Exception):
+                    log.error("impression counts for %s dropped: %s", key, reply)
 
     async def over_rate_limit(self, clients: Iterable[str], now: float, per_minute: int, per_hour: int) -> bool:
         """Count a click for each client id (IP, user key); True if any is over its limit."""

@@ -31,7 +31,8 @@ slot and runs unchanged on Redis Cluster)::
                                             inv:<reason>, a:<ad>:{imp,click,spend,inv},
                                             p:<pub>:{imp,click,spend,inv:<reason>}
     am:{c:C}:ledger                 STREAM  every click decision: imp, ad, pub, amount, reason, day, hour
-    am:{c:C}:freq:<day>             HASH    user key → impressions on <day>
+    am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (hashed
+                                            user key) on <day>: one HMGET per match reads them all
     am:billing:campaigns            SET     campaigns with a budget hash (ledger verify walks it)
     am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
     am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
@@ -125,8 +126,8 @@ def ledger(cid: str) -> str:
     return f"{_cmp(cid)}:ledger"
 
 
-def frequency(cid: str, day: str) -> str:
-    return f"{_cmp(cid)}:freq:{day}"
+def frequency(user: str, day: str) -> str:
+    return f"{PREFIX}{{u:{user}}}:freq:{day}"
 
 
 def publisher_campaigns(pid: str) -> str:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import keys, ledger, reports
-from service.billing import Billing, ClickDecision, Clock
+from service.billing import Billing, ClickDecision, Clock, client_id
 from service.catalog import CatalogStore
 from service.clicks import ClickClaim
 
@@ -449,4 +449,47 @@ def test_buffered_impressions_count_for_caps_at_once_and_reach_redis_on_flush(re
             assert int(await e.r.hget(keys.stats(CMP, hour), f"p:{PUB}:imp")) == 2
             assert (await billing.budget_states([CMP], now, "reader-1"))[CMP].user_impressions_today == 2
             assert await e.r.sismember(keys.publisher_campaigns(PUB), CMP)
+    asyncio.run(go())
+
+
+@given(ts=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+       tz=st.sampled_from(["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "UTC"]))
+def test_clock_labels_are_those_of_the_local_time(ts: float, tz: str) -> None:
+    """The cached per-second labels agree with converting the instant itself (DST zones included)."""
+    clock = Clock(tz)
+    t = clock.at(ts)
+    assert clock.day(ts) == t.strftime("%Y%m%d")
+    assert clock.hour(ts) == t.strftime("%Y%m%d%H")
+    assert clock.minute(ts) == t.strftime("%Y%m%d%H%M")
+    assert clock.day_elapsed(ts) == (t.hour * 3600 + t.minute * 60 + t.second) / 86400
+
+
+def test_a_large_flush_writes_every_count_once_and_drops_only_a_key_redis_refuses(redis_url, clean_redis, caplog):
+    """More keys than one pipeline chunk: every count lands exactly once; a key of the wrong type
+    in Redis is logged and dropped, not retried forever, and does not stop the other keys."""
+    from service.billing import FLUSH_CHUNK
+
+    async def go() -> None:
+        async with env(redis_url) as e:
+            billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, buffered=True)
+            now = time.time()
+            hour = billing.clock.hour(now)
+            cids = [f"c{i}" for i in range(FLUSH_CHUNK * 2 + 5)]
+            await e.r.set(keys.stats(cids[70], hour), "not a hash")
+            await billing.record_impressions(PUB, [(f"ad-{c}", c) for c in cids], now, "reader-1")
+            await billing.record_impressions(PUB, [(f"ad-{c}", c) for c in cids[:3]], now, "reader-1")
+            await billing.flush()
+            await billing.flush()
+            for i, c in enumerate(cids):
+                if i == 70:
+                    continue
+                stats = await e.r.hgetall(keys.stats(c, hour))
+                assert stats == {"imp": str(2 if i < 3 else 1), f"a:ad-{c}:imp": str(2 if i < 3 else 1),
+                                 f"p:{PUB}:imp": str(2 if i < 3 else 1)}
+                assert 0 < await e.r.ttl(keys.stats(c, hour)) <= 400 * 86400
+            assert await e.r.get(keys.stats(cids[70], hour)) == "not a hash"
+            assert "dropped" in caplog.text
+            freq = await e.r.hgetall(keys.frequency(client_id("reader-1"), billing.clock.day(now)))
+            assert freq == {c: str(2 if i < 3 else 1) for i, c in enumerate(cids)}
+            assert await e.r.scard(keys.publisher_campaigns(PUB)) == len(cids)
     asyncio.run(go())

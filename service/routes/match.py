@@ -6,9 +6,11 @@ import dataclasses
 import uuid
 from typing import Annotated, Any
 
+from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request
 
 from matching.analyze import make_page
+from matching.types import Signals
 from service import metrics
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
@@ -26,9 +28,26 @@ EXAMPLE = {
 }
 
 
+# Click URL bases by what Request.base_url is built from; bounded, as Host is the client's to choose.
+_BASES: LRUCache[tuple[Any, ...], str] = LRUCache(maxsize=256)
+_SIGNALS = tuple(f.name for f in dataclasses.fields(Signals))  # asdict deep-copies: slower per ad
+
+
 def click_base(request: Request) -> str:
-    base = ctx(request).settings.public_base_url or str(request.base_url)
-    return base.rstrip("/") + "/v1/click/"
+    configured = ctx(request).settings.public_base_url
+    if configured:
+        return configured.rstrip("/") + "/v1/click/"
+    scope = request.scope
+    server = scope.get("server")
+    key = (scope.get("scheme"), tuple(server) if server else None, scope.get("root_path"), request.headers.get("host"))
+    base = _BASES.get(key)
+    if base is None:
+        base = _BASES[key] = str(request.base_url).rstrip("/") + "/v1/click/"
+    return base
+
+
+def _signals(s: Signals) -> dict[str, float]:
+    return {name: round(getattr(s, name), 4) for name in _SIGNALS}
 
 
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
@@ -45,7 +64,7 @@ def _explanation(x: Placement) -> Explanation:
     return Explanation(
         matched=[MatchedKeyword(keyword=k, match_type=t) for k, t in
                  zip(c.matched_keywords, c.match_types or ("broad",) * len(c.matched_keywords), strict=True)],
-        signals={k: round(v, 4) for k, v in dataclasses.asdict(c.signals).items()},
+        signals=_signals(c.signals),
         quality=round(x.win.bid.quality, 4), bid_fen=x.win.bid.bid_fen)
 
 
@@ -53,7 +72,7 @@ def _debug(result: PageResult, placements: list[Placement]) -> dict[str, Any]:
     won = {x.candidate.ad.id: x.win for x in placements}
     return {"candidates": [{
         "ad_id": c.ad.id, "campaign_id": c.ad.campaign_id, "score": round(c.score, 4),
-        "signals": {k: round(v, 4) for k, v in dataclasses.asdict(c.signals).items()},
+        "signals": _signals(c.signals),
         "matched_keywords": list(c.matched_keywords), "match_types": list(c.match_types),
         "outcome": (f"won slot {won[c.ad.id].slot + 1} at {won[c.ad.id].price_fen} fen" if c.ad.id in won
                     else "lost: budget, pacing, frequency cap or auction")} for c in result.candidates]}
