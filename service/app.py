@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import cast
+from typing import Any, cast
 
 import faiss
 import redis.asyncio as aioredis
@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
-from service import keys
+from service import keys, metrics
 from service.billing import Billing, Clock
 from service.catalog import CatalogStore
 from service.catalog_feed import CatalogFeed
@@ -161,10 +161,15 @@ def _field_name(loc: tuple[object, ...], err_type: str) -> str:
     return ".".join(parts) or "body"
 
 
+def _error(body: dict[str, Any], status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    metrics.ERRORS.labels(str(status), str(body.get("error", ""))).inc()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AdmatchError)
     async def _admatch(_: Request, exc: AdmatchError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return _error(exc.body(), exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -179,20 +184,18 @@ def _install_error_handlers(app: FastAPI) -> None:
                 msg = f"{_NOT_JSON} ({msg})"
             fields.append({"field": field, "message": msg})
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        return JSONResponse({"error": "invalid_request", "detail": detail, "fields": fields},
-                            status_code=422)
+        return _error({"error": "invalid_request", "detail": detail, "fields": fields}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that do not decode
-            return JSONResponse({"error": "invalid_request", "detail": _NOT_JSON,
-                                 "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, status_code=422)
+            return _error({"error": "invalid_request", "detail": _NOT_JSON,
+                           "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, 422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return _error({"error": code, "detail": str(exc.detail)}, exc.status_code,
+                      headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse({"error": "internal", "detail": "unexpected server error; it has been logged"},
-                            status_code=500)
+        return _error({"error": "internal", "detail": "unexpected server error; it has been logged"}, 500)

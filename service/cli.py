@@ -37,7 +37,8 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
     # A worker imports jieba, OpenCC and FAISS and loads the index before it answers: give it more
     # than uvicorn's 5 s, or a busy machine kills and restarts workers in a loop.
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)
+                log_level="info", access_log=settings.access_log,
+                timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)
 
 
 async def _build(settings: Settings, url: str, progress: bool) -> artifact.Manifest:

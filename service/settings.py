@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     page_cache_ttl_seconds: float = Field(default=3600, gt=0, description="how long a page's ranking is reused")
     page_cache_shared: bool = Field(default=True, description="also share page rankings through Redis")
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+    access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
 
     @property
     def index_root(self) -> Path:

@@ -381,3 +381,19 @@ def test_csv_into_unknown_campaign_is_404(client: TestClient) -> None:
     r = client.post("/v1/campaigns/cmp_missing/ads/csv", content=GOOD_CSV.encode(),
                     headers={**h, "Content-Type": "text/csv"})
     assert_error(r, 404)
+
+
+def _errors_counted(client: TestClient, status: str, code: str) -> float:
+    text = client.get("/metrics").text
+    line = f'admatch_http_errors_total{{error="{code}",status="{status}"}} '
+    return next((float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line)), 0.0)
+
+
+def test_error_responses_are_counted_in_metrics_by_status_and_code(
+        client: TestClient, publisher: tuple[str, dict[str, str]]) -> None:
+    pid, h = publisher
+    before = _errors_counted(client, "422", "invalid_request"), _errors_counted(client, "401", "unauthorized")
+    client.post("/v1/match", json={"publisher_id": pid, "page": {"text": "运营商"}, "slots": 0}, headers=h)
+    client.post("/v1/match", json={"publisher_id": pid, "page": {"text": "运营商"}}, headers=auth("wrong"))
+    after = _errors_counted(client, "422", "invalid_request"), _errors_counted(client, "401", "unauthorized")
+    assert after == (before[0] + 1, before[1] + 1)
