@@ -35,7 +35,7 @@ DAY_SPEND_TTL_S = 3 * 86400
 # How long a process reuses a campaign's budget and spend for auction entry (not for charging).
 STATE_TTL_S = 1.0
 # Script calls per pipeline when impression counts are written (see Billing.flush).
-FLUSH_CHUNK = 64
+FLUSH_CHUNK = 16
 UNLIMITED = keys.UNLIMITED
 
 

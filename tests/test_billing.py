@@ -474,20 +474,21 @@ def test_a_large_flush_writes_every_count_once_and_drops_only_a_key_redis_refuse
             billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, buffered=True)
             now = time.time()
             hour = billing.clock.hour(now)
-            cids = [f"c{i}" for i in range(FLUSH_CHUNK * 2 + 5)]
-            await e.r.set(keys.stats(cids[70], hour), "not a hash")
+            cids = [f"c{i}" for i in range(FLUSH_CHUNK * 4 + 5)]
+            bad = FLUSH_CHUNK + 3  # in the second pipeline
+            await e.r.set(keys.stats(cids[bad], hour), "not a hash")
             await billing.record_impressions(PUB, [(f"ad-{c}", c) for c in cids], now, "reader-1")
             await billing.record_impressions(PUB, [(f"ad-{c}", c) for c in cids[:3]], now, "reader-1")
             await billing.flush()
             await billing.flush()
             for i, c in enumerate(cids):
-                if i == 70:
+                if i == bad:
                     continue
                 stats = await e.r.hgetall(keys.stats(c, hour))
                 assert stats == {"imp": str(2 if i < 3 else 1), f"a:ad-{c}:imp": str(2 if i < 3 else 1),
                                  f"p:{PUB}:imp": str(2 if i < 3 else 1)}
                 assert 0 < await e.r.ttl(keys.stats(c, hour)) <= 400 * 86400
-            assert await e.r.get(keys.stats(cids[70], hour)) == "not a hash"
+            assert await e.r.get(keys.stats(cids[bad], hour)) == "not a hash"
             assert "dropped" in caplog.text
             freq = await e.r.hgetall(keys.frequency(client_id("reader-1"), billing.clock.day(now)))
             assert freq == {c: str(2 if i < 3 else 1) for i, c in enumerate(cids)}
