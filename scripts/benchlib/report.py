@@ -152,16 +152,20 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
                  f"{fmt(g(f, 'numpy_k_cand', 'p50'))} | {fmt(g(f, 'numpy_k_cand', 'p99'))} |")
 
     L += ["", "## Over HTTP", "", "`admatch serve` (1 worker) on loopback with Valkey, sequential requests on one "
-          "keep-alive connection (httpx), 3 slots, a `user_key`, billing on (budget states read, impressions "
-          "counted). *Cached*: pages requested before; *fresh*: the same articles under a URL never seen.", "",
-          "| ads | cached p50 | p95 | p99 | p99 × bm25s | fresh p50 | p95 | p99 | p99 × bm25s | ads/response |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "keep-alive connection, 3 slots, a `user_key`, billing on (budget states read, impressions "
+          "counted). *Cached*: pages requested before, from wrk (`-t1 -c1`, a client in C, for 10 s) and from "
+          "httpx (whose own time, about 0.5 ms a request, is included); *fresh*: the same articles under a URL "
+          "never seen (httpx).", "",
+          "| ads | cached (wrk) p50 | p95 | p99 | p99 × bm25s | cached (httpx) p50 | p99 | fresh p50 | p95 | p99 | "
+          "p99 × bm25s | ads/response |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in ok:
         lat = g(r, "http", "latency") or {}
-        c, f = lat.get("cached", {}), lat.get("fresh", {})
+        c, f, w = lat.get("cached", {}), lat.get("fresh", {}), lat.get("cached_wrk", {})
         bq = g(r, "inproc", "bm25s", "query", "p99")
-        L.append(f"| {size_label(r['size'])} | {fmt(c.get('p50'))} | {fmt(c.get('p95'))} | {fmt(c.get('p99'))} | "
-                 f"{ratio(c.get('p99'), bq)} | {fmt(f.get('p50'))} | {fmt(f.get('p95'))} | {fmt(f.get('p99'))} | "
+        L.append(f"| {size_label(r['size'])} | {fmt(w.get('p50_ms'))} | {fmt(w.get('p95_ms'))} | "
+                 f"{fmt(w.get('p99_ms'))} | {ratio(w.get('p99_ms'), bq)} | {fmt(c.get('p50'))} | {fmt(c.get('p99'))} | "
+                 f"{fmt(f.get('p50'))} | {fmt(f.get('p95'))} | {fmt(f.get('p99'))} | "
                  f"{ratio(f.get('p99'), bq)} | {fmt(c.get('ads_per_response'))} |")
 
     L += ["", "## Throughput", "", "`admatch serve --workers 2`, cached pages, billing on, keep-alive connections "
@@ -222,7 +226,8 @@ def targets(results: list[dict[str, Any]]) -> list[tuple[str, Any, float, bool]]
     return [
         ("100k ads: in-process p99 uncached ≤ 15 ms", g(r100, "inproc", "uncached", "p99"), 15.0, False),
         ("100k ads: in-process p99 cached ≤ 2 ms", g(r100, "inproc", "cached", "p99"), 2.0, False),
-        ("100k ads: HTTP p99 cached ≤ 3 ms", g(r100, "http", "latency", "cached", "p99"), 3.0, False),
+        ("100k ads: HTTP p99 cached ≤ 3 ms", g(r100, "http", "latency", "cached_wrk", "p99_ms")
+         or g(r100, "http", "latency", "cached", "p99"), 3.0, False),
         ("100k ads: ≥ 1,000 matches/s over HTTP, 2 workers, cached, billing on", g(r100, "http", "load", "rps"),
          1000.0, True),
         ("1M ads: build ≤ 10 min (s)", g(r1m, "build", "total_s"), 600.0, False),
@@ -267,7 +272,8 @@ def write_plot(path: Path, results: list[dict[str, Any]]) -> str | None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     series = [("in-process uncached", ("inproc", "uncached", "p99"), "o-"),
               ("in-process cached", ("inproc", "cached", "p99"), "s-"),
-              ("HTTP cached", ("http", "latency", "cached", "p99"), "^-"),
+              ("HTTP cached (wrk)", ("http", "latency", "cached_wrk", "p99_ms"), "^-"),
+              ("HTTP cached (httpx)", ("http", "latency", "cached", "p99"), "<-"),
               ("HTTP fresh", ("http", "latency", "fresh", "p99"), "v-"),
               ("bm25s query", ("inproc", "bm25s", "query", "p99"), "x--")]
     for label, path_, style in series:
