@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from matching.text import normalize
 from matching.tokenize import normalize_keyword
 from matching.types import Ad
+from matching.vectors import row_dots
 
 # Splits ad titles and descriptions ("农村·三斤三两·二胎", "长话市话漫游一个价，月租低") into words.
 _WORD_SPLIT = re.compile(r"[\s\W_]+")
@@ -76,6 +77,11 @@ def _ad_term_matrix(ads: Sequence[Ad], texts: tuple[Sequence[str], Sequence[str]
                       shape=(len(ads), len(term_ids)))
     m.sum_duplicates()
     return m, list(term_ids)
+
+
+def _sublinear(c: np.ndarray) -> np.ndarray:
+    """1 + log(c) for counts of at least one, the count itself below (fractional weights)."""
+    return np.where(c >= 1, 1.0 + np.log(np.maximum(c, 1.0)), c)
 
 
 def _gram_counts(terms: Mapping[str, float]) -> dict[str, float]:
@@ -149,7 +155,7 @@ class CharSpace:
             cols, counts = parts[i]
             parts[i] = (cols[:0], counts[:0])  # freed as the output fills
             c = counts.astype(np.float64)
-            vals = np.where(c >= 1, 1.0 + np.log(np.maximum(c, 1.0)), c) * idf[cols]
+            vals = _sublinear(c) * idf[cols]
             row_lengths = lengths[lo:hi]
             sq = np.zeros(hi - lo)
             nonempty = row_lengths > 0
@@ -170,10 +176,13 @@ class CharSpace:
 
     def vector(self, terms: Mapping[str, float], *, grams_given: bool = False) -> sp.csr_matrix:
         """One L2-normalised row for weighted terms (or for gram counts with ``grams_given``)."""
-        counts = self._counts(terms) if not grams_given else self._counts_of_grams(terms)
-        cols = np.flatnonzero(counts)
-        c = counts[cols]
-        vals = np.where(c >= 1, 1.0 + np.log(np.maximum(c, 1.0)), c) * self.idf[cols]
+        if grams_given:
+            counts = self._counts_of_grams(terms)
+            cols = np.flatnonzero(counts)
+            c = counts[cols]
+        else:
+            cols, c = self._counts(terms)
+        vals = _sublinear(c) * self.idf[cols]
         norm = float(np.sqrt(vals @ vals)) or 1.0
         return sp.csr_matrix(((vals / norm).astype(np.float32), cols, [0, len(cols)]),
                              shape=(1, len(self.vocabulary)))
@@ -182,14 +191,17 @@ class CharSpace:
         """Cosine in [0, 1] between the page's terms and each ad row in ``rows``."""
         if not len(rows) or not self.vocabulary:
             return np.zeros(len(rows), dtype=np.float32)
-        counts = self._counts(terms)
-        q = np.where(counts >= 1, 1.0 + np.log(np.maximum(counts, 1.0)), counts) * self.idf
-        norm = float(np.sqrt(q @ q))
+        cols, c = self._counts(terms)
+        vals = _sublinear(c) * self.idf[cols]
+        norm = float(np.sqrt(vals @ vals))
         if norm == 0:
             return np.zeros(len(rows), dtype=np.float32)
-        return np.clip(self.ad_rows[rows] @ (q / norm).astype(np.float32), 0.0, 1.0).astype(np.float32)
+        q = np.zeros(len(self.vocabulary))
+        q[cols] = vals / norm
+        return np.clip(row_dots(self.ad_rows, rows, q), 0.0, 1.0).astype(np.float32)
 
-    def _counts(self, terms: Mapping[str, float]) -> np.ndarray:
+    def _counts(self, terms: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The grams of weighted terms: their columns, ascending, and summed weights."""
         ids: list[np.ndarray] = []
         weights: list[float] = []
         cache = self._cache
@@ -201,13 +213,14 @@ class CharSpace:
                 if len(cache) >= _CACHE_TERMS:
                     cache.clear()
                 cache[term] = g
-            if len(g):
+            if len(g) and weight:
                 ids.append(g)
                 weights.append(weight)
         if not ids:
-            return np.zeros(len(self.vocabulary))
-        per_gram = np.repeat(np.asarray(weights), [len(g) for g in ids])
-        return np.bincount(np.concatenate(ids), weights=per_gram, minlength=len(self.vocabulary))
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        cols, where = np.unique(np.concatenate(ids), return_inverse=True)
+        per_gram = np.repeat(np.asarray(weights, dtype=np.float64), [len(g) for g in ids])
+        return cols, np.bincount(where, weights=per_gram, minlength=len(cols))
 
     def _counts_of_grams(self, gram_counts: Mapping[str, float]) -> np.ndarray:
         out = np.zeros(len(self.vocabulary))

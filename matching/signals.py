@@ -34,7 +34,7 @@ from sklearn.preprocessing import normalize
 from matching.catalog import PreparedCatalog
 from matching.categories import CategoryClassifier
 from matching.types import PageTerms
-from matching.vectors import unit_rows
+from matching.vectors import row_dots, unit_rows
 
 SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char", "category")
 
@@ -111,8 +111,7 @@ class EvidenceGatherer:
         values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
         if cat.chars is not None:
             values[:, 4] = cat.chars.scores(terms.counts, rows)
-        page_categories = self._category_matrix([terms.counts])
-        values[:, 5] = np.clip((self._ad_categories[rows] @ page_categories.T).toarray().ravel(), 0.0, 1.0)
+        values[:, 5] = np.clip(row_dots(self._ad_categories, rows, self._category_vector(terms.counts)), 0.0, 1.0)
         return Evidence(rows=rows, values=values, found=found, salience=salience,
                         coverage=vec.coverage(terms.counts))
 
@@ -129,6 +128,15 @@ class EvidenceGatherer:
         m = sp.csr_matrix((np.asarray(data, dtype=np.float32), cols, indptr),
                           shape=(len(counts), len(self._category_ids)))
         return normalize(m) if len(counts) else m
+
+    def _category_vector(self, counts: Mapping[str, float]) -> np.ndarray:
+        """The page's category scores, L2-normalised, as one dense vector (a row of
+        :meth:`_category_matrix`)."""
+        v = np.zeros(len(self._category_ids))
+        for cid, score in self.classifier.scores(counts).items():
+            v[self._category_ids[cid]] += score
+        norm = float(np.sqrt(v @ v))
+        return v / norm if norm else v
 
     def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
                         rows: np.ndarray) -> np.ndarray:
