@@ -55,6 +55,9 @@ class MatchConfig:
     category_min_score: float = 0.2  # a page is in a category (and sensitive) from this score
     candidates: int = 200  # ads retrieved per page from a catalog larger than ``exhaustive``
     exhaustive: int = 2000  # catalogs up to this many ads are scored in full, without retrieval
+    # Ads looked at per page when retrieving candidates by shared terms, rarest terms first; the
+    # commonest terms past it only score ads found otherwise (EvidenceGatherer._retrieve).
+    postings_budget: int = 100_000
 
     @property
     def signal_weights(self) -> np.ndarray:
@@ -108,7 +111,8 @@ class Matcher:
         None when the page shares no term with the catalog. Exposed for evaluation and for
         fitting the blend (scripts/fit_blend.py); :meth:`rank` selects from the same figures.
         """
-        ev = self._evidence.gather(terms, self.config.candidates, self.config.exhaustive)
+        cfg = self.config
+        ev = self._evidence.gather(terms, cfg.candidates, cfg.exhaustive, cfg.postings_budget)
         if ev is None:
             return None
         base = ev.values @ self._weights

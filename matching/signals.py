@@ -23,7 +23,6 @@ so the cost stays bounded on large catalogs.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -64,36 +63,30 @@ class EvidenceGatherer:
             [dict.fromkeys((vocab[i] for i in ad_terms.indices[ad_terms.indptr[r]:ad_terms.indptr[r + 1]]), 1.0)
              for r in range(ad_terms.shape[0])])
         self.coarse_dim = max(1, min(coarse_dim, catalog.vectorizer.dim))
-        rows: defaultdict[str, list[int]] = defaultdict(list)
-        for r, kws in enumerate(catalog.ad_keywords):
-            for kw in kws:
-                rows[kw].append(r)
-        self._keyword_rows = {kw: np.asarray(r, dtype=np.int64) for kw, r in rows.items()}
+        self._ad_terms = ad_terms  # ads × terms: the candidates' TF-IDF rows
+        self._df = np.diff(catalog.term_ad.indptr)  # ads per term (postings)
         self._ad_coarse = catalog.vectorizer.dense(catalog.term_ad.T.tocsr(), self.coarse_dim) \
             if len(catalog.ads) else np.zeros((0, self.coarse_dim), dtype=np.float32)
 
-    def gather(self, terms: PageTerms, n_candidates: int, exhaustive: int = 0) -> Evidence | None:
-        """Signals for the page's candidate ads; None when the page shares no term with the catalog."""
+    def gather(self, terms: PageTerms, n_candidates: int, exhaustive: int = 0,
+               postings_budget: int = 0) -> Evidence | None:
+        """Signals for the page's candidate ads; None when the page shares no term with the catalog.
+
+        ``postings_budget`` (0: none) bounds the ads looked at per page when retrieving by
+        shared terms (see :meth:`_retrieve`)."""
         cat = self.catalog
         n_ads = len(cat.ads)
         vec = cat.vectorizer
         q = vec.page([terms.counts])
         if n_ads == 0 or q.nnz == 0:
             return None
-        # The ads sharing a term with the page, as the product gives them (one entry per ad, in
-        # no particular order: sorting them cost more than the product at 1M ads).
-        shared = q @ cat.term_ad
-        hit_rows, hit_scores = shared.indices, shared.data
         proj = vec.project(q)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
         qc = unit_rows(proj[:, : self.coarse_dim])[0]
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
             rows = np.arange(n_ads)
         else:
-            nonzero = hit_scores != 0
-            cand, scores = hit_rows[nonzero], hit_scores[nonzero]
-            if len(cand) > n_candidates:
-                cand = cand[np.argpartition(-scores, n_candidates)[:n_candidates]]
+            cand = self._retrieve(q, n_candidates, postings_budget)
             if cat.dense.ntotal:
                 _, nearest = cat.dense.search(qd, min(n_candidates, cat.dense.ntotal))
                 cand = np.union1d(cand, nearest[0][nearest[0] >= 0])
@@ -104,9 +97,9 @@ class EvidenceGatherer:
         index = vec.term_index
         salience = vec.salience(terms.counts, (kw for kw in found if kw not in index))
         values[:, 0] = self._keyword_signal(found, salience, rows)
-        tfidf = np.zeros(n_ads, dtype=np.float32)  # scattered then read: O(hits), no sort
-        tfidf[hit_rows] = hit_scores
-        values[:, 1] = np.clip(tfidf[rows], 0.0, 1.0)
+        q_dense = np.zeros(q.shape[1])
+        q_dense[q.indices] = q.data
+        values[:, 1] = np.clip(row_dots(self._ad_terms, rows, q_dense), 0.0, 1.0)
         values[:, 2] = np.clip(cat.ad_dense[rows] @ qd[0], 0.0, 1.0)
         values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
         if cat.chars is not None:
@@ -138,23 +131,45 @@ class EvidenceGatherer:
         norm = float(np.sqrt(v @ v))
         return v / norm if norm else v
 
+    def _retrieve(self, q: sp.csr_matrix, n: int, postings_budget: int) -> np.ndarray:
+        """The ``n`` ads with the highest TF-IDF score over the page's terms, those terms taken
+        rarest first while their postings (ads per term) fit in ``postings_budget``.
+
+        The commonest terms of a page can each be in a large share of a big catalog (at 1M ads,
+        half a million ads per page): they only add to the scores of ads found by rarer terms or
+        by the dense search, as Elasticsearch's ``cutoff_frequency`` treats high-frequency terms.
+        Candidates are then scored on every term (:meth:`gather`). Exact when the page's postings
+        fit in the budget, as they do on small catalogs."""
+        df = self._df[q.indices]
+        if postings_budget and int(df.sum()) > postings_budget:
+            order = np.argsort(df, kind="stable")
+            keep = order[: max(1, int(np.searchsorted(np.cumsum(df[order]), postings_budget, side="right")))]
+            keep.sort()
+            q = sp.csr_matrix((q.data[keep], q.indices[keep], [0, len(keep)]), shape=q.shape)
+        # One entry per ad sharing a retrieval term, in no particular order (sorting them cost
+        # more than the product at 1M ads).
+        shared = q @ self.catalog.term_ad
+        nonzero = shared.data != 0
+        cand, scores = shared.indices[nonzero], shared.data[nonzero]
+        if len(cand) > n:
+            cand = cand[np.argpartition(-scores, n)[:n]]
+        return cand
+
     def _keyword_signal(self, found: frozenset[str], salience: Mapping[str, float],
                         rows: np.ndarray) -> np.ndarray:
-        """1 − Π(1 − w) over each candidate row's keywords found in the page (``rows`` ascending)."""
-        hits: list[np.ndarray] = []
-        logs: list[float] = []
-        for kw in found:
-            ad_rows = self._keyword_rows.get(kw)
-            if ad_rows is None:
-                continue  # a negative keyword only
-            w = min(1.0, 2.0 * salience.get(kw, 0.0))
-            hits.append(ad_rows)
-            logs.append(np.log(max(1.0 - w, 1e-9)))
-        log_miss = np.zeros(len(rows))
-        if hits and len(rows):
-            ad_rows = np.concatenate(hits)
-            ad_logs = np.repeat(logs, [len(h) for h in hits])
-            at = np.minimum(np.searchsorted(rows, ad_rows), len(rows) - 1)  # where each would sit in rows
-            ok = rows[at] == ad_rows
-            np.add.at(log_miss, at[ok], ad_logs[ok])
-        return (1.0 - np.exp(log_miss)).astype(np.float32)
+        """1 − Π(1 − w) over each candidate row's keywords found in the page."""
+        logs: dict[str, float] = {}
+        out = np.zeros(len(rows))
+        ad_keywords = self.catalog.ad_keywords
+        for i, r in enumerate(rows.tolist()):
+            hit = ad_keywords[r] & found
+            if not hit:
+                continue
+            total = 0.0
+            for kw in hit:
+                lg = logs.get(kw)
+                if lg is None:
+                    lg = logs[kw] = float(np.log(max(1.0 - min(1.0, 2.0 * salience.get(kw, 0.0)), 1e-9)))
+                total += lg
+            out[i] = total
+        return (1.0 - np.exp(out)).astype(np.float32)

@@ -425,3 +425,43 @@ def test_row_dots_is_scipys_row_selection_times_a_vector(shape: tuple[int, int],
     q = rng.standard_normal(shape[1])
     rows = rng.integers(0, shape[0], size=picks)
     np.testing.assert_allclose(row_dots(m, rows, q), m[rows] @ q if picks else np.zeros(0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("budget", [1, 6, 30])
+def test_postings_budget_retrieves_by_the_rarest_terms_and_scores_candidates_on_all(
+        catalog: PreparedCatalog, budget: int) -> None:
+    """With a postings budget, retrieval by shared terms uses the page's rarest terms whose
+    postings fit (at least one term), the best ``n`` of those partial scores are candidates, and
+    every candidate's TF-IDF signal is still its score over all of the page's terms."""
+    from matching.signals import SIGNALS, EvidenceGatherer
+
+    m = Matcher(catalog, MatchConfig())
+    g = EvidenceGatherer(catalog, coarse_dim=4)
+    df = np.diff(catalog.term_ad.indptr)
+    n = 3
+    for title, body in PAGES:
+        terms = m.analyze(make_page(title=title, text=body))
+        q = catalog.vectorizer.page([terms.counts])
+        if q.nnz == 0:
+            continue
+        order = sorted(range(q.nnz), key=lambda j: (df[q.indices[j]], j))
+        kept, used = [], 0
+        for j in order:
+            if kept and used + df[q.indices[j]] > budget:
+                break
+            kept.append(j)
+            used += df[q.indices[j]]
+        if int(df[q.indices].sum()) <= budget:
+            kept = list(range(q.nnz))
+        partial = np.zeros(len(catalog.ads))
+        for j in kept:
+            col = catalog.term_ad.getrow(q.indices[j])
+            partial[col.indices] += q.data[j] * col.data
+        retrieved = g._retrieve(q, n, budget)
+        assert len(set(retrieved.tolist())) == len(retrieved) == min(n, np.count_nonzero(partial))
+        assert np.min(partial[retrieved], initial=np.inf) >= np.sort(partial)[::-1][len(retrieved) - 1] - 1e-6
+        ev = g.gather(terms, n, postings_budget=budget)
+        assert ev is not None
+        exact = (q @ catalog.term_ad).toarray().ravel()
+        np.testing.assert_allclose(ev.values[:, SIGNALS.index("tfidf")], np.clip(exact[ev.rows], 0, 1),
+                                   rtol=1e-5, atol=1e-6)
