@@ -129,6 +129,7 @@ class Billing:
         # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
         # SCRIPT EXISTS round trip per execute, and on a cluster per node.
         self._counters = _lua("counters.lua")
+        self._budget_state = _lua("budget_state.lua")  # one call per campaign instead of three
         self._clicked_ttl = int(click_window_s) + 2 * 86400
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
         self.buffered = buffered
@@ -159,15 +160,13 @@ class Billing:
             return cached
         async with self.r.pipeline(transaction=False) as p:
             for cid in missing:
-                p.hmget(keys.budget(cid), "daily", "total", "pacing", "freq_cap")
-                p.get(keys.spend_total(cid))
-                p.get(keys.spend_day(cid, day))
+                p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid), keys.spend_day(cid, day))
             if user:
                 p.hmget(keys.frequency(user, day), cids)
             raw = await p.execute()
         out = dict(cached)
         for i, cid in enumerate(missing):
-            (daily, total, pacing, cap), spent_total, spent_day = raw[i * 3: i * 3 + 3]
+            daily, total, pacing, cap, spent_total, spent_day = raw[i]
             if daily is None or total is None:
                 # no budget hash: nothing can be charged, so the campaign takes no part
                 out[cid] = BudgetState(0, 0, 0, 0)
