@@ -42,6 +42,33 @@ def proc_status(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
+def cpu_ticks(pids: Sequence[int]) -> int:
+    """User + system CPU time of processes, in clock ticks (gone processes count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    return total
+
+
+def wait_idle(pids: Sequence[int], timeout_s: float, busy_share: float = 0.1) -> bool:
+    """Wait until ``pids`` together use under ``busy_share`` of a CPU over a second (a worker
+    that answered /readyz late may still be loading its index); False on timeout."""
+    import os
+
+    hz = os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        a = cpu_ticks(pids)
+        time.sleep(1.0)
+        if cpu_ticks(pids) - a < busy_share * hz:
+            return True
+    return False
+
+
 def children(pid: int) -> list[int]:
     """Worker processes of a uvicorn supervisor (multiprocessing spawn children, not its trackers)."""
     out = []

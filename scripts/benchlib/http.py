@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchlib.common import PUBLISHER_ID, PUBLISHER_KEY, children, free_port, pct, proc_status
+from benchlib.common import PUBLISHER_ID, PUBLISHER_KEY, children, free_port, pct, proc_status, wait_idle
 
 
 async def load_redis(url: str, size: int) -> None:
@@ -80,6 +80,10 @@ def serve(env: dict[str, str], workers: int, log: Path, ready_timeout: float,
                 except httpx.HTTPError:
                     streak = 0
                 time.sleep(0.05 if streak else 0.5)
+            # /readyz may have been answered by one worker while another still loads the index;
+            # measuring then would count that load against the server.
+            if not wait_idle([proc.pid, *children(proc.pid)], ready_timeout):
+                raise TimeoutError(f"{' '.join(cmd[2:5])} still busy {ready_timeout:.0f} s after /readyz")
             yield base, proc.pid
         finally:
             proc.send_signal(signal.SIGINT)
