@@ -28,6 +28,7 @@ from matching.catalog import PreparedCatalog, VectorSearch, prepare_keywords
 from matching.categories import Category, CategoryClassifier, is_sensitive
 from matching.signals import SIGNALS, Evidence, EvidenceGatherer
 from matching.types import Ad, Candidate, Page, PageTerms, Signals
+from matching.vectors import sub_dots
 
 __all__ = ["MatchConfig", "Matcher", "PreparedCatalog", "VectorSearch", "prepare_keywords"]
 
@@ -120,7 +121,7 @@ class Matcher:
         if nb is None:
             support, mu = np.zeros_like(base), 0.0
         else:
-            support, mu = np.asarray(nb[ev.rows][:, ev.rows] @ base, dtype=np.float32), self.config.neighbour_weight
+            support, mu = sub_dots(nb, ev.rows, base).astype(np.float32), self.config.neighbour_weight
         score = ev.coverage * ((1.0 - mu) * base + mu * support)
         return Scored(evidence=ev, base=base, support=support, score=score)
 

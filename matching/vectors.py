@@ -227,6 +227,26 @@ def row_dots(m: sp.csr_matrix, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.bincount(np.repeat(np.arange(len(rows)), lens), weights=products, minlength=len(rows))
 
 
+def sub_dots(m: sp.csr_matrix, rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``m[rows][:, rows] @ x`` for ascending, distinct ``rows`` (``x`` has one value per row):
+    each row's entries in the other selected columns, found by binary search, not by building
+    the sub-matrix."""
+    indptr = m.indptr
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = indptr[rows]
+    lens = indptr[rows + 1] - starts
+    total = int(lens.sum())
+    if total == 0 or not len(rows):
+        return np.zeros(len(rows))
+    pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    cols = m.indices[pos]
+    at = np.minimum(np.searchsorted(rows, cols), len(rows) - 1)
+    inside = rows[at] == cols
+    owner = np.repeat(np.arange(len(rows)), lens)[inside]
+    return np.bincount(owner, weights=m.data[pos[inside]].astype(np.float64) * x[at[inside]],
+                       minlength=len(rows))
+
+
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32, C-contiguous); zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)

@@ -465,3 +465,19 @@ def test_postings_budget_retrieves_by_the_rarest_terms_and_scores_candidates_on_
         exact = (q @ catalog.term_ad).toarray().ravel()
         np.testing.assert_allclose(ev.values[:, SIGNALS.index("tfidf")], np.clip(exact[ev.rows], 0, 1),
                                    rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1), picks=st.integers(0, 40))
+def test_sub_dots_is_scipys_square_sub_matrix_times_a_vector(n: int, density: float, seed: int, picks: int) -> None:
+    """Neighbour support on the candidates equals scipy's ``m[rows][:, rows] @ x``."""
+    import scipy.sparse as sp
+
+    from matching.vectors import sub_dots
+
+    rng = np.random.default_rng(seed)
+    m = sp.random(n, n, density=density, format="csr", dtype=np.float32, random_state=rng)
+    rows = np.unique(rng.integers(0, n, size=picks))
+    x = rng.standard_normal(len(rows))
+    expected = m[rows][:, rows] @ x if len(rows) else np.zeros(0)
+    np.testing.assert_allclose(sub_dots(m, rows, x), expected, rtol=1e-5, atol=1e-6)
