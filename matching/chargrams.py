@@ -84,14 +84,6 @@ def _sublinear(c: np.ndarray) -> np.ndarray:
     return np.where(c >= 1, 1.0 + np.log(np.maximum(c, 1.0)), c)
 
 
-def _gram_counts(terms: Mapping[str, float]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for term, weight in terms.items():
-        for g in grams(term):
-            out[g] = out.get(g, 0.0) + weight
-    return out
-
-
 class CharSpace:
     """Maps weighted terms to an L2-normalised character n-gram TF-IDF row; holds the ads' rows."""
 
@@ -174,14 +166,9 @@ class CharSpace:
         ad_rows = sp.vstack(rows).tocsr() if rows else sp.csr_matrix((0, len(self.vocabulary)), dtype=np.float32)
         return CharSpace(self.vocabulary, self.idf, ad_rows)
 
-    def vector(self, terms: Mapping[str, float], *, grams_given: bool = False) -> sp.csr_matrix:
-        """One L2-normalised row for weighted terms (or for gram counts with ``grams_given``)."""
-        if grams_given:
-            counts = self._counts_of_grams(terms)
-            cols = np.flatnonzero(counts)
-            c = counts[cols]
-        else:
-            cols, c = self._counts(terms)
+    def vector(self, terms: Mapping[str, float]) -> sp.csr_matrix:
+        """One L2-normalised row for weighted terms."""
+        cols, c = self._counts(terms)
         vals = _sublinear(c) * self.idf[cols]
         norm = float(np.sqrt(vals @ vals)) or 1.0
         return sp.csr_matrix(((vals / norm).astype(np.float32), cols, [0, len(cols)]),
@@ -221,14 +208,6 @@ class CharSpace:
         cols, where = np.unique(np.concatenate(ids), return_inverse=True)
         per_gram = np.repeat(np.asarray(weights, dtype=np.float64), [len(g) for g in ids])
         return cols, np.bincount(where, weights=per_gram, minlength=len(cols))
-
-    def _counts_of_grams(self, gram_counts: Mapping[str, float]) -> np.ndarray:
-        out = np.zeros(len(self.vocabulary))
-        for g, c in gram_counts.items():
-            i = self.index.get(g)
-            if i is not None:
-                out[i] += c
-        return out
 
     def state(self) -> dict[str, np.ndarray]:
         """Plain arrays from which :meth:`from_state` rebuilds an identical space."""
