@@ -51,7 +51,7 @@ from matching.vectors import TextVectorizer
 # 2: page-side idf, character n-gram profiles and the neighbour graph (matching quality work)
 FORMAT_VERSION = 2
 _FILES = ("ads.jsonl", "vectorizer.npz", "ad_matrix.npz", "dense.faiss")
-_LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "opencc")
+_LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "rjieba", "opencc")
 
 
 class ArtifactError(Exception):
@@ -169,7 +169,7 @@ def save(catalog: PreparedCatalog, root: Path, *, catalog_changes: str | None = 
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             ad_count=len(catalog.ads), vocabulary_size=len(catalog.vectorizer.vocabulary),
             dense_dim=catalog.vectorizer.dim, faiss_index=describe(cast(faiss.Index, catalog.dense)),
-            tokenizer={"engine": "jieba", "mode": "cut_for_search", "hmm": True,
+            tokenizer={"engine": "jieba (jieba-rs for blocks without +#&._%-)", "mode": "cut_for_search", "hmm": True,
                        "user_words": len(catalog.tokenizer.user_words), "opencc": text.CONVERSION},
             libraries=_library_versions(),
             files={name: _sha256(tmp / name) for name in _FILES},
