@@ -193,7 +193,7 @@ def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer
     kws, negs = _shared(kws), _shared(negs)
     return PreparedCatalog(
         ads=list(ads), tokenizer=tokenizer, vectorizer=vectorizer,
-        term_ad=sp.csr_matrix(matrix.T), ad_dense=ad_dense, dense=dense_index,
+        term_ad=sp.csr_matrix(matrix.T), ad_dense=ad_dense.astype(np.float16), dense=dense_index,
         ad_keywords=kws, ad_negatives=negs, finder=finder, chars=chars, neighbours=neighbours,
         rules=_keyword_rules(ads),
     )

@@ -100,7 +100,7 @@ class EvidenceGatherer:
         q_dense = np.zeros(q.shape[1])
         q_dense[q.indices] = q.data
         values[:, 1] = np.clip(row_dots(self._ad_terms, rows, q_dense), 0.0, 1.0)
-        values[:, 2] = np.clip(cat.ad_dense[rows] @ qd[0], 0.0, 1.0)
+        values[:, 2] = np.clip(cat.ad_dense[rows].astype(np.float32) @ qd[0], 0.0, 1.0)
         values[:, 3] = np.clip(self._ad_coarse[rows] @ qc, 0.0, 1.0)
         if cat.chars is not None:
             values[:, 4] = cat.chars.scores(terms.counts, rows)

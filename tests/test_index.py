@@ -10,6 +10,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,6 +90,11 @@ def oracle_scores(ad_dense: np.ndarray, q: np.ndarray) -> np.ndarray:
     return ad_dense.astype(np.float64) @ q.astype(np.float64)
 
 
+def dense_of(catalog: PreparedCatalog) -> np.ndarray:
+    """The float32 vectors FAISS holds, recomputed from the ads' TF-IDF rows."""
+    return catalog.vectorizer.dense(sp.csr_matrix(catalog.term_ad.T))
+
+
 def faiss_of(catalog: PreparedCatalog) -> faiss.Index:
     assert isinstance(catalog.dense, faiss.Index)
     return catalog.dense
@@ -113,12 +119,23 @@ def test_build_indexes_every_ad_in_order(catalog: PreparedCatalog) -> None:
     assert catalog.ad_dense.shape == (len(ads), catalog.vectorizer.dim)
     assert catalog.term_ad.shape == (len(catalog.vectorizer.vocabulary), len(ads))
     stored = np.vstack([faiss_of(catalog).reconstruct(i) for i in range(len(ads))])
-    np.testing.assert_array_equal(stored, catalog.ad_dense)
+    np.testing.assert_array_equal(stored, dense_of(catalog))
 
 
 def test_dense_vectors_are_unit_length(catalog: PreparedCatalog) -> None:
     """Every ad's dense vector has length 1, so inner product is cosine similarity."""
-    np.testing.assert_allclose(np.linalg.norm(catalog.ad_dense, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(dense_of(catalog), axis=1), 1.0, rtol=1e-5)
+
+
+def test_candidates_half_precision_vectors_give_cosines_within_a_thousandth(catalog: PreparedCatalog) -> None:
+    """The float16 copy read for candidates' cosines (half the memory) is within 0.001 of float32."""
+    assert catalog.ad_dense.dtype == np.float16
+    exact = dense_of(catalog)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        q = rng.normal(size=exact.shape[1]).astype(np.float32)
+        q /= np.linalg.norm(q)
+        np.testing.assert_allclose(catalog.ad_dense.astype(np.float32) @ q, exact @ q, atol=1e-3)
 
 
 def test_build_is_deterministic(catalog: PreparedCatalog) -> None:
@@ -152,7 +169,7 @@ def test_faiss_top_k_equals_numpy_brute_force(catalog: PreparedCatalog) -> None:
     for _ in range(50):
         q = rng.normal(size=catalog.vectorizer.dim).astype(np.float32)
         q /= np.linalg.norm(q)
-        assert_top_k_matches_oracle(catalog.dense, catalog.ad_dense, q, int(rng.integers(1, n + 1)))
+        assert_top_k_matches_oracle(catalog.dense, dense_of(catalog), q, int(rng.integers(1, n + 1)))
 
 
 def test_faiss_top_k_for_page_queries_equals_brute_force(catalog: PreparedCatalog) -> None:
@@ -160,7 +177,7 @@ def test_faiss_top_k_for_page_queries_equals_brute_force(catalog: PreparedCatalo
     m = Matcher(catalog)
     for title, body in PAGES:
         q = catalog.vectorizer.dense(catalog.vectorizer.sparse([m.analyze(make_page(title=title, text=body)).counts]))
-        assert_top_k_matches_oracle(catalog.dense, catalog.ad_dense, q[0], 10)
+        assert_top_k_matches_oracle(catalog.dense, dense_of(catalog), q[0], 10)
 
 
 @settings(max_examples=40, deadline=None)
@@ -171,7 +188,7 @@ def test_loaded_faiss_top_k_equals_brute_force(loaded: tuple[artifact.Manifest, 
     """Any query against the FAISS index read from disk ranks like the brute-force oracle."""
     _, cat = loaded
     q = np.asarray(vec, dtype=np.float32)
-    assert_top_k_matches_oracle(cat.dense, cat.ad_dense, q, min(k, len(cat.ads)))
+    assert_top_k_matches_oracle(cat.dense, dense_of(cat), q, min(k, len(cat.ads)))
 
 
 # ---- save / load ----------------------------------------------------------------------------------
