@@ -281,6 +281,24 @@ def test_token_signed_with_an_unknown_key_is_refused(fast_client, world):
     assert w.click(f"/v1/click/{stranger}").status_code == 400
 
 
+
+def test_tokens_issued_compressed_before_still_verify() -> None:
+    """Tokens are now written uncompressed; ones itsdangerous compressed (issued before) verify."""
+    import hashlib
+    from dataclasses import asdict
+
+    from itsdangerous import URLSafeSerializer
+
+    from service.clicks import SALT, ClickClaim
+    claim = ClickClaim(imp="0" * 32, ad="ad-1", cmp="cmp-1", adv="adv-1", pub="pub-1", price=120,
+                       issued=1764800000.5, url="https://example.com/" + "landing/" * 10, user=None)
+    old = URLSafeSerializer([OLD_KEY], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}).dumps(asdict(claim))
+    assert isinstance(old, str) and old.startswith(".")  # compressed
+    signer = ClickSigner([OLD_KEY])
+    assert signer.verify(old) == claim
+    new = signer.sign(claim)
+    assert not new.startswith(".") and signer.verify(new) == claim
+
 # ---- budgets and frequency in serving ---------------------------------------------------------
 
 def test_campaign_with_spent_budget_stops_serving_within_a_second(fast_client, world):
