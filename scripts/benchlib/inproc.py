@@ -24,7 +24,7 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     from matching.matcher import MatchConfig, Matcher
     from service.app import serving_threads
     from service.context import BlockedCache
-    from service.index_holder import Snapshot
+    from service.index_holder import Snapshot, settle_heap
     from service.page_cache import PageCache, page_key
     from service.serving import relevant
 
@@ -37,6 +37,7 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     load_s = time.perf_counter() - t
     rss_loaded = proc_status()["rss_mb"]
     matcher = Matcher(catalog, MatchConfig())
+    settle_heap()  # as the service does after each load: the index out of the cyclic GC's reach
 
     def page_of(p: dict[str, Any]) -> Any:
         return make_page(title=p["title"], text=p["text"])
