@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     relevance_floor: float = Field(default=0.05, ge=0.0, le=10.0, description="lowest score an ad is shown at")
     index_poll_seconds: float = Field(default=2.0, gt=0, le=3600, description="how often a new index is looked for")
     impression_flush_seconds: float = Field(
-        default=0.1, ge=0, le=10,
+        default=1.0, ge=0, le=10,
         description="impression counts gather in each process this long before one write; 0: write per request")
     live_poll_seconds: float = Field(default=0.2, gt=0, le=60,
                                      description="how often catalog changes and announced index versions are read")

@@ -70,6 +70,7 @@ def test_two_replicas_on_a_cluster_agree(cluster: list[int], tmp_path: Path) -> 
         # within one second of the budget running out, neither replica shows the campaign
         time.sleep(1.0)
         assert match(a)["ads"] == [] and match(b)["ads"] == []
+        time.sleep(0.5)  # each replica's impression counts reach Redis within its flush interval (1 s)
 
         reports = [httpx.get(base + f"/v1/reports/campaigns/{cmp['id']}", headers=bearer(adv["api_key"])).json()
                    for base in (a, b)]
