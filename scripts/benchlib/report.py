@@ -110,7 +110,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
         i = r.get("inproc", {})
         L.append(f"| {size_label(r['size'])} | {fmt(i.get('rss_loaded_mb'))} | {fmt(i.get('index_rss_mb'))} | "
                  f"{ratio(i.get('index_rss_mb'), g(i, 'bm25s', 'rss_mb'))} | {fmt(g(r, 'http', 'serve_rss_mb'))} | "
-                 f"{' + '.join(str(x) for x in g(r, 'http', 'workers_rss_mb') or []) or '–'} | "
+                 f"{' + '.join(f'{x:,}' for x in g(r, 'http', 'workers_rss_mb') or []) or '–'} | "
                  f"{fmt(g(i, 'bm25s', 'rss_mb'))} |")
 
     L += ["", "## In-process match latency", "", f"Per page, k={K}. *Uncached*: `make_page` + `Matcher.analyze` + "
@@ -209,7 +209,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
                     L.append(f"- {size_label(r['size'])} {part}: {r[part]['failed']}")
     if meta.get("notes"):
         L += ["", "## Notes", ""] + [f"- {n}" for n in meta["notes"]]
-    L += ["", "Reproduce: `pip install -e '.[dev]' bm25s matplotlib`, `apt-get install wrk` (optional), then "
+    L += ["", "Reproduce: `pip install -e '.[dev,bench]'`, `apt-get install wrk` (optional), then "
           "the command above. Raw figures: the JSON line the script prints last.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(L), encoding="utf-8")
