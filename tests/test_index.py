@@ -397,6 +397,20 @@ def test_large_catalogs_get_an_approximate_index_with_high_recall() -> None:
     assert recall >= 0.95, recall
 
 
+def test_publishing_with_a_lower_threshold_records_and_serves_the_approximate_index(tmp_path: Path) -> None:
+    """scripts/evaluate.py --dense approximate: the production build path takes the threshold,
+    the manifest says IVF, and the loaded index still puts each topic's ads first."""
+    from service.indexing import build_and_publish
+
+    manifest = build_and_publish(make_ads(), tmp_path, approx_min_ads=1)
+    assert manifest.faiss_index.startswith("approximate: IndexIDMap2(IndexIVFFlat")
+    loaded_manifest, loaded_catalog = artifact.load(tmp_path)
+    assert loaded_manifest.faiss_index == manifest.faiss_index
+    for (title, body), top in zip(PAGES, ranking(loaded_catalog), strict=True):
+        topic = next(t for t, words in TOPICS.items() if any(w in title + body for w in words))
+        assert top and top[0][0].startswith(f"ad-{topic}-"), (title, top)
+
+
 @pytest.mark.parametrize("n_candidates", [3, 8, 100])
 def test_sparse_evidence_matches_the_dense_oracle(catalog: PreparedCatalog, n_candidates: int) -> None:
     """The keyword and TF-IDF signals computed on candidate rows only equal those computed over
