@@ -1,10 +1,11 @@
 """Which advertiser keywords (and negative keywords) occur in a page.
 
 An Aho-Corasick automaton (ahocorasick-rs, the Rust aho-corasick crate) over the normalised
-keywords finds all occurrences, overlapping ones included, in one pass over the page text. A keyword of one or two characters counts only when segmentation
-also produced it as a term, so 油 does not match 加油站 by substring alone; as every term is a
-substring of the text, those are simply the short keywords among the terms, and the automaton
-holds the longer ones only (a page's text holds thousands of one- and two-character matches).
+keywords finds all occurrences, overlapping ones included, in one pass over the page text. A
+keyword of one or two characters counts only when segmentation also produced it as a term, so 油
+does not match 加油站 by substring alone; as every term is a substring of the text, those are
+simply the short keywords among the terms, and the automaton holds the longer ones only (a page's
+text holds thousands of one- and two-character matches).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ class ClickSigner:
         if not secret_keys:
             raise ValueError("at least one click-signing key is needed")
         self._s = _UncompressedURLSafeSerializer(list(secret_keys), salt=SALT,
-                                    signer_kwargs={"digest_method": hashlib.sha256})
+                                                 signer_kwargs={"digest_method": hashlib.sha256})
         self._signer = self._s.make_signer()  # what dumps() builds per call, signing with the newest key
 
     def sign(self, claim: ClickClaim) -> str:

@@ -40,16 +40,15 @@ def start_embedded(data_dir: Path, appendfsync: str = "everysec") -> ValkeyServe
         )
         try:
             server.start()
+            break
         except ValkeyServerStartupError as e:
             if "Address already in use" not in str(e) or attempt == START_ATTEMPTS:
                 raise
             log.warning("embedded server lost its port to another process (attempt %d of %d); retrying",
                         attempt, START_ATTEMPTS)
-            continue
-        log.info("embedded Redis-compatible server (valkey) on %s, data in %s", server.connection_url,
-                 server.data_dir)
-        return server
-    raise AssertionError("unreachable")
+    log.info("embedded Redis-compatible server (valkey) on %s, data in %s", server.connection_url,
+             server.data_dir)
+    return server
 
 
 def _url_file(data_dir: Path) -> Path:
