@@ -37,11 +37,11 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from service import keys
 from service.billing import DAY_SPEND_TTL_S, STATS_TTL_S, Billing, Clock
-from service.catalog import CatalogStore
 from service.clicks import ClickClaim, ClickSigner
-from service.redis_conn import start_embedded
+from service.store import keys
+from service.store.catalog import CatalogStore
+from service.store.redis_conn import start_embedded
 
 TZ = "Asia/Shanghai"
 CID, ADV, AD, PUB = "cmp-bench", "adv-bench", "ad-bench", "pub-bench"

@@ -54,8 +54,8 @@ async def load_catalog(url: str, n: int) -> None:
     from bench_catalog import generate
 
     from service.app import open_redis
-    from service.catalog import CatalogStore
     from service.schemas import AdIn
+    from service.store.catalog import CatalogStore
 
     r = open_redis(url, False)
     try:

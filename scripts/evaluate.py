@@ -41,13 +41,13 @@ from matching.matcher import MatchConfig, Matcher  # noqa: E402
 from matching.signals import SIGNALS  # noqa: E402
 from matching.types import Page  # noqa: E402
 from service.app import open_redis  # noqa: E402
-from service.catalog import CatalogStore  # noqa: E402
 from service.context import BlockedCache  # noqa: E402
 from service.index_holder import Snapshot  # noqa: E402
 from service.indexing import build_from_catalog  # noqa: E402
 from service.page_cache import PageCache, page_key  # noqa: E402
 from service.schemas import AdIn  # noqa: E402
 from service.serving import relevant  # noqa: E402
+from service.store.catalog import CatalogStore  # noqa: E402
 
 
 def read_jsonl(path: Path) -> list[dict]:

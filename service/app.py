@@ -20,18 +20,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
-from service import keys, metrics
+from service import metrics
 from service.billing import Billing, Clock
-from service.catalog import CatalogStore
 from service.catalog_feed import CatalogFeed
 from service.clicks import ClickSigner
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
 from service.index_holder import IndexHolder
 from service.page_cache import PageCache
-from service.redis_conn import attach_or_start, stop_embedded
 from service.routes import admin, ads, campaigns, click, match, ops, reports
 from service.settings import Settings
+from service.store import keys
+from service.store.catalog import CatalogStore
+from service.store.redis_conn import attach_or_start, stop_embedded
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Pay-per-click accounting in Redis: impressions, budget states, click decisions.
 
 Every read-check-write on money is one Lua script (service/lua/click.lua) over one campaign's
-hash-tagged keys; see :mod:`service.keys` for the schema. Days and hours are in the billing
+hash-tagged keys; see :mod:`service.store.keys` for the schema. Days and hours are in the billing
 timezone (settings.timezone).
 """
 
@@ -25,8 +25,8 @@ from cachetools import TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.pacing import BudgetState
-from service import keys
 from service.clicks import ClickClaim
+from service.store import keys
 
 log = logging.getLogger(__name__)
 

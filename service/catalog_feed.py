@@ -15,10 +15,10 @@ import asyncio
 import logging
 
 from matching.types import Ad
-from service.catalog import CatalogStore
 from service.context import BlockedCache
 from service.index_holder import IndexHolder
 from service.indexing import to_domain
+from service.store.catalog import CatalogStore
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 from index import artifact
 from service import ledger
 from service.app import open_redis
-from service.catalog import CatalogStore
 from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
 from service.indexing import build_from_catalog
-from service.redis_conn import redis_url
 from service.settings import Settings
+from service.store.catalog import CatalogStore
+from service.store.redis_conn import redis_url
 
 WORKER_STARTUP_SECONDS = 300
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 
 from service.billing import Billing
-from service.catalog import CatalogStore
 from service.clicks import ClickSigner
 from service.index_holder import IndexHolder
 from service.page_cache import PageCache
 from service.settings import Settings
+from service.store.catalog import CatalogStore
 
 if TYPE_CHECKING:  # catalog_feed imports BlockedCache from here
     from service.catalog_feed import CatalogFeed

@@ -7,9 +7,9 @@ import json
 from importlib import resources
 from typing import Any
 
-from service.catalog import CatalogStore
 from service.errors import Conflict
 from service.schemas import AdIn, CampaignIn
+from service.store.catalog import CatalogStore
 
 DEMO_PUBLISHER_KEY = "demo-publisher-key"
 DEMO_ADVERTISER_KEY_PREFIX = "demo-advertiser-key-"

@@ -9,8 +9,8 @@ from tqdm import tqdm
 
 from index import artifact, builder
 from matching.types import Ad
-from service.catalog import CatalogStore
-from service.records import AdRecord
+from service.store.catalog import CatalogStore
+from service.store.records import AdRecord
 
 
 def to_domain(rec: AdRecord) -> Ad:

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from service import keys
-from service.replies import stream_entries, text, text_set
+from service.store import keys
+from service.store.replies import stream_entries, text, text_set
 
 BATCH = 10_000
 

@@ -18,8 +18,8 @@ from typing import Literal
 import redis.asyncio as aioredis
 
 from matching.click_rules import InvalidReason
-from service import keys
-from service.replies import text_set
+from service.store import keys
+from service.store.replies import text_set
 
 Granularity = Literal["hour", "day"]
 MAX_DAYS = 92

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, mode
 
 from matching.categories import load_taxonomy
 from matching.match_types import MatchType, parse_keyword
-from service.records import Pacing, Status
+from service.store.records import Pacing, Status
 
 MAX_KEYWORD_CHARS = 40
 MAX_KEYWORDS = 1000

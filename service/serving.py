@@ -20,7 +20,7 @@ from service.clicks import ClickClaim, ClickSigner
 from service.context import BlockedCache
 from service.index_holder import Snapshot
 from service.page_cache import PageCache, PageResult
-from service.records import Publisher
+from service.store.records import Publisher
 
 # How many relevant candidates enter budget checks and the auction, per slot asked for.
 CANDIDATES_PER_SLOT = 3

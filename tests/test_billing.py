@@ -1,7 +1,7 @@
 """Click billing against the real Redis: the click script, rate limits, budgets, ledger and reports.
 
 Each test flushes the database (``clean_redis``), creates its campaigns through
-:class:`service.catalog.CatalogStore` so the budget hash is mirrored as in production, and drives
+:class:`service.store.catalog.CatalogStore` so the budget hash is mirrored as in production, and drives
 :class:`service.billing.Billing` on a ``redis.asyncio`` client inside ``asyncio.run``.
 """
 
@@ -24,10 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
-from service import keys, ledger, reports
+from service import ledger, reports
 from service.billing import Billing, ClickDecision, Clock, client_id
-from service.catalog import CatalogStore
 from service.clicks import ClickClaim
+from service.store import keys
+from service.store.catalog import CatalogStore
 
 TZ = "Asia/Shanghai"
 WINDOW_S = 3600.0

@@ -25,13 +25,13 @@ import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from service import keys
 from service.app import create_app
-from service.catalog import CatalogStore
 from service.clicks import BadClickToken, ClickSigner
 from service.indexing import build_from_catalog
-from service.records import Status
 from service.settings import Settings
+from service.store import keys
+from service.store.catalog import CatalogStore
+from service.store.records import Status
 from tests.conftest import ADMIN_KEY, auth
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

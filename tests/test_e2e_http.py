@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 import redis
 
-from service.catalog import CatalogStore
 from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
 from service.indexing import build_from_catalog
 from service.settings import Settings
+from service.store.catalog import CatalogStore
 from tests.helpers import with_store
 from tests.servers import service_process, wait_for
 

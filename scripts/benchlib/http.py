@@ -27,7 +27,7 @@ async def load_redis(url: str, size: int) -> None:
     from bench_catalog import advertiser_id, campaign_id, n_campaigns
 
     from service.app import open_redis
-    from service.catalog import CatalogStore
+    from service.store.catalog import CatalogStore
 
     r = open_redis(url, False)
     try:

@@ -8,9 +8,9 @@ from matching.match_types import MatchType, render_keyword
 from service import csv_upload
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from service.records import AdRecord
 from service.routes import ctx
 from service.schemas import AdIn, AdOut, AdPatch, UploadResult
+from service.store.records import AdRecord
 
 router = APIRouter(prefix="/v1", tags=["advertiser: ads"])
 MAX_CSV_BYTES = 20 * 1024 * 1024

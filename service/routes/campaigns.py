@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from service.auth import AdvertiserP
-from service.records import Campaign, Status
 from service.routes import ctx
 from service.schemas import CampaignIn, CampaignOut, CampaignPatch
+from service.store.records import Campaign, Status
 
 router = APIRouter(prefix="/v1/campaigns", tags=["advertiser: campaigns"])
 

@@ -10,10 +10,10 @@ from fastapi.responses import PlainTextResponse
 
 from service import reports
 from service.auth import principal
-from service.catalog import Principal
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.records import Role
 from service.routes import ctx
+from service.store.catalog import Principal
+from service.store.records import Role
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 AnyKey = Annotated[Principal, Depends(principal)]

@@ -4,7 +4,7 @@ Contract: every write that touches several keys of one advertiser is a single MU
 transaction on that advertiser's hash slot, so it is all or nothing; the global ``blocked`` set
 and ``catalog:version`` counter are derived and written right after. Reads of another
 advertiser's campaign or ad find nothing (:class:`NotFound`), which is how tenants are isolated.
-Keys are listed in :mod:`service.keys`.
+Keys are listed in :mod:`service.store.keys`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from service import keys
 from service.errors import Conflict, NotFound
-from service.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
-from service.replies import stream_entries, text, text_set
+from service.store import keys
+from service.store.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
+from service.store.replies import stream_entries, text, text_set
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Typed views of replies from the project's Redis clients.
 
-Every client the service makes has ``decode_responses=True`` (:func:`service.redis_conn.connect`,
+Every client the service makes has ``decode_responses=True`` (:func:`service.store.redis_conn.connect`,
 :func:`service.app.open_redis`), so replies hold ``str``. redis-py annotates them as
 ``bytes | str`` because its types cannot see that setting; these helpers say so once, in one
 place. They are casts: nothing is converted or checked at run time.
