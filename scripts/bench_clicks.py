@@ -37,8 +37,8 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from service.billing import DAY_SPEND_TTL_S, STATS_TTL_S, Billing, Clock
-from service.clicks import ClickClaim, ClickSigner
+from service.billing.billing import DAY_SPEND_TTL_S, STATS_TTL_S, Billing, Clock
+from service.billing.clicks import ClickClaim, ClickSigner
 from service.store import keys
 from service.store.catalog import CatalogStore
 from service.store.redis_conn import start_embedded

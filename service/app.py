@@ -21,9 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
 from service import metrics
-from service.billing import Billing, Clock
+from service.billing.billing import Billing, Clock
+from service.billing.clicks import ClickSigner
 from service.catalog_feed import CatalogFeed
-from service.clicks import ClickSigner
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
 from service.index_holder import IndexHolder

@@ -13,8 +13,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from index import artifact
-from service import ledger
 from service.app import open_redis
+from service.billing import ledger
 from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
 from service.indexing import build_from_catalog
 from service.settings import Settings

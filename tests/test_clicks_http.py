@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.app import create_app
-from service.clicks import BadClickToken, ClickSigner
+from service.billing.clicks import BadClickToken, ClickSigner
 from service.indexing import build_from_catalog
 from service.settings import Settings
 from service.store import keys
@@ -289,7 +289,7 @@ def test_tokens_issued_compressed_before_still_verify() -> None:
 
     from itsdangerous import URLSafeSerializer
 
-    from service.clicks import SALT, ClickClaim
+    from service.billing.clicks import SALT, ClickClaim
     claim = ClickClaim(imp="0" * 32, ad="ad-1", cmp="cmp-1", adv="adv-1", pub="pub-1", price=120,
                        issued=1764800000.5, url="https://example.com/" + "landing/" * 10, user=None)
     old = URLSafeSerializer([OLD_KEY], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}).dumps(asdict(claim))

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
-from service.clicks import BadClickToken
+from service.billing.clicks import BadClickToken
 from service.errors import AdmatchError
 from service.routes import ctx
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from service import reports
 from service.auth import principal
+from service.billing import reports
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.routes import ctx
 from service.store.catalog import Principal

@@ -1,6 +1,6 @@
 """Pay-per-click accounting in Redis: impressions, budget states, click decisions.
 
-Every read-check-write on money is one Lua script (service/lua/click.lua) over one campaign's
+Every read-check-write on money is one Lua script (service/billing/lua/click.lua) over one campaign's
 hash-tagged keys; see :mod:`service.store.keys` for the schema. Days and hours are in the billing
 timezone (settings.timezone).
 """
@@ -25,7 +25,7 @@ from cachetools import TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.pacing import BudgetState
-from service.clicks import ClickClaim
+from service.billing.clicks import ClickClaim
 from service.store import keys
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ UNLIMITED = keys.UNLIMITED
 
 
 def _lua(name: str) -> str:
-    return resources.files("service.lua").joinpath(name).read_text("utf-8")
+    return resources.files("service.billing.lua").joinpath(name).read_text("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
