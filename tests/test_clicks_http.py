@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from service.app import create_app
 from service.billing.clicks import BadClickToken, ClickSigner
-from service.indexing import build_from_catalog
+from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore

@@ -8,7 +8,7 @@ import httpx
 import redis
 
 from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
-from service.indexing import build_from_catalog
+from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 from tests.helpers import with_store

@@ -19,7 +19,7 @@ from matching import text
 from matching.analyze import make_page
 from matching.matcher import MatchConfig, Matcher, PreparedCatalog, VectorSearch
 from matching.types import Ad
-from service.index_holder import IndexHolder
+from service.serving.index_holder import IndexHolder
 
 FILES = ("ads.jsonl", "vectorizer.npz", "ad_matrix.npz", "dense.faiss")
 DENSE_DIM = 16
@@ -400,7 +400,7 @@ def test_large_catalogs_get_an_approximate_index_with_high_recall() -> None:
 def test_publishing_with_a_lower_threshold_records_and_serves_the_approximate_index(tmp_path: Path) -> None:
     """scripts/evaluate.py --dense approximate: the production build path takes the threshold,
     the manifest says IVF, and the loaded index still puts each topic's ads first."""
-    from service.indexing import build_and_publish
+    from service.serving.indexing import build_and_publish
 
     manifest = build_and_publish(make_ads(), tmp_path, approx_min_ads=1)
     assert manifest.faiss_index.startswith("approximate: IndexIDMap2(IndexIVFFlat")

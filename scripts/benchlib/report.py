@@ -114,7 +114,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
                  f"{fmt(g(i, 'bm25s', 'rss_mb'))} |")
 
     L += ["", "## In-process match latency", "", f"Per page, k={K}. *Uncached*: `make_page` + `Matcher.analyze` + "
-          "`Matcher.rank`; *cached*: `service.serving.relevant` on a local `PageCache` hit plus the blocked filter "
+          "`Matcher.rank`; *cached*: `service.serving.placement.relevant` on a local `PageCache` hit plus the blocked filter "
           "(1% of campaigns paused), page key included. Thread settings as `admatch serve` runs them "
           "(`service.app.serving_threads`: FAISS on one OpenMP thread). Stage columns are medians; *CPU p50* is the process CPU "
           "time of an uncached match (all threads), less sensitive than wall time to other load on the machine.", "",

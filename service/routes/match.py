@@ -14,10 +14,10 @@ from matching.types import Signals
 from service import metrics
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
-from service.page_cache import PageResult, page_key
 from service.routes import ctx
 from service.schemas import Explanation, MatchedAd, MatchedKeyword, MatchRequest, MatchResponse, PageCategory
-from service.serving import Placement, place_ads
+from service.serving.page_cache import PageResult, page_key
+from service.serving.placement import Placement, place_ads
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 

@@ -37,7 +37,7 @@ slot and runs unchanged on Redis Cluster)::
     am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
     am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
     am:clicksecret                  STRING  generated click-signing key when none is configured
-    am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.page_cache), TTL
+    am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
 """
 
 from __future__ import annotations

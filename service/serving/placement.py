@@ -18,8 +18,8 @@ from matching.types import Ad, Candidate, Page
 from service.billing.billing import Billing
 from service.billing.clicks import ClickClaim, ClickSigner
 from service.context import BlockedCache
-from service.index_holder import Snapshot
-from service.page_cache import PageCache, PageResult
+from service.serving.index_holder import Snapshot
+from service.serving.page_cache import PageCache, PageResult
 from service.store.records import Publisher
 
 # How many relevant candidates enter budget checks and the auction, per slot asked for.

@@ -4,7 +4,7 @@ Every ``interval`` seconds one MGET reads the catalog version and the announced 
 (both in the ``{g}`` slot). A newer index version is loaded from the shared artifact directory;
 a new catalog version refreshes the paused/deleted set and replays the change log
 (``am:{g}:changes``) from the snapshot's position: each changed ad's current state is read and
-the snapshot's live overlay rebuilt (:meth:`service.index_holder.IndexHolder.apply_changes`).
+the snapshot's live overlay rebuilt (:meth:`service.serving.index_holder.IndexHolder.apply_changes`).
 So a keyword set created, edited, paused or deleted through the API serves — or stops — on
 every worker and replica within about one interval plus the overlay rebuild.
 """
@@ -16,8 +16,8 @@ import logging
 
 from matching.types import Ad
 from service.context import BlockedCache
-from service.index_holder import IndexHolder
-from service.indexing import to_domain
+from service.serving.index_holder import IndexHolder
+from service.serving.indexing import to_domain
 from service.store.catalog import CatalogStore
 
 log = logging.getLogger(__name__)
