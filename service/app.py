@@ -23,9 +23,10 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
-from service.context import AppContext, BlockedCache
+from service.context import AppContext
 from service.errors import AdmatchError
 from service.routes import admin, ads, campaigns, click, match, ops, reports
+from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
 from service.serving.page_cache import PageCache

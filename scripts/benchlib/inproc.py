@@ -23,7 +23,7 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
     from matching.analyze import make_page
     from matching.matcher import MatchConfig, Matcher
     from service.app import serving_threads
-    from service.context import BlockedCache
+    from service.serving.blocked import BlockedCache
     from service.serving.index_holder import Snapshot, settle_heap
     from service.serving.page_cache import PageCache, page_key
     from service.serving.placement import relevant

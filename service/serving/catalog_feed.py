@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from matching.types import Ad
-from service.context import BlockedCache
+from service.serving.blocked import BlockedCache
 from service.serving.index_holder import IndexHolder
 from service.serving.indexing import to_domain
 from service.store.catalog import CatalogStore

@@ -17,7 +17,7 @@ from matching.pacing import may_enter
 from matching.types import Ad, Candidate, Page
 from service.billing.billing import Billing
 from service.billing.clicks import ClickClaim, ClickSigner
-from service.context import BlockedCache
+from service.serving.blocked import BlockedCache
 from service.serving.index_holder import Snapshot
 from service.serving.page_cache import PageCache, PageResult
 from service.store.records import Publisher
