@@ -53,8 +53,8 @@ def free_port() -> int:
 async def load_catalog(url: str, n: int) -> None:
     from bench_catalog import generate
 
+    from service.api.schemas import AdIn
     from service.app import open_redis
-    from service.schemas import AdIn
     from service.store.catalog import CatalogStore
 
     r = open_redis(url, False)

@@ -40,8 +40,8 @@ from matching.analyze import make_page  # noqa: E402
 from matching.matcher import MatchConfig, Matcher  # noqa: E402
 from matching.signals import SIGNALS  # noqa: E402
 from matching.types import Page  # noqa: E402
+from service.api.schemas import AdIn  # noqa: E402
 from service.app import open_redis  # noqa: E402
-from service.schemas import AdIn  # noqa: E402
 from service.serving.blocked import BlockedCache  # noqa: E402
 from service.serving.index_holder import Snapshot  # noqa: E402
 from service.serving.indexing import build_from_catalog  # noqa: E402

@@ -21,11 +21,11 @@ from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
 from service import metrics
+from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
 from service.context import AppContext
 from service.errors import AdmatchError
-from service.routes import admin, ads, campaigns, click, match, ops, reports
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder

@@ -7,8 +7,8 @@ import json
 from importlib import resources
 from typing import Any
 
+from service.api.schemas import AdIn, CampaignIn
 from service.errors import Conflict
-from service.schemas import AdIn, CampaignIn
 from service.store.catalog import CatalogStore
 
 DEMO_PUBLISHER_KEY = "demo-publisher-key"

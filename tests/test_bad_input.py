@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.schemas import MAX_KEYWORD_CHARS, MAX_KEYWORDS
+from service.api.schemas import MAX_KEYWORD_CHARS, MAX_KEYWORDS
 from tests.conftest import auth
 from tests.helpers import (
     ADMIN,

@@ -1,4 +1,4 @@
-"""Catalog records as stored in Redis (frozen dataclasses; the wire schemas live in schemas.py)."""
+"""Catalog records as stored in Redis (frozen dataclasses; the wire schemas live in service.api.schemas)."""
 
 from __future__ import annotations
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from matching.match_types import MatchType, render_keyword
-from service import csv_upload
+from service.api import csv_upload
+from service.api.routes import ctx
+from service.api.schemas import AdIn, AdOut, AdPatch, UploadResult
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from service.routes import ctx
-from service.schemas import AdIn, AdOut, AdPatch, UploadResult
 from service.store.records import AdRecord
 
 router = APIRouter(prefix="/v1", tags=["advertiser: ads"])

@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from matching.categories import load_taxonomy
+from service.api.routes import ctx
+from service.api.schemas import IndexStatus
 from service.auth import Admin
-from service.routes import ctx
-from service.schemas import IndexStatus
 
 router = APIRouter(tags=["ops"])
 

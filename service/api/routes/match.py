@@ -12,10 +12,17 @@ from fastapi import APIRouter, Query, Request
 from matching.analyze import make_page
 from matching.types import Signals
 from service import metrics
+from service.api.routes import ctx
+from service.api.schemas import (
+    Explanation,
+    MatchedAd,
+    MatchedKeyword,
+    MatchRequest,
+    MatchResponse,
+    PageCategory,
+)
 from service.auth import PublisherP
 from service.errors import Forbidden, NotReady, PayloadTooLarge
-from service.routes import ctx
-from service.schemas import Explanation, MatchedAd, MatchedKeyword, MatchRequest, MatchResponse, PageCategory
 from service.serving.page_cache import PageResult, page_key
 from service.serving.placement import Placement, place_ads
 

@@ -9,9 +9,9 @@ from fastapi.responses import RedirectResponse
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
+from service.api.routes import ctx
 from service.billing.clicks import BadClickToken
 from service.errors import AdmatchError
-from service.routes import ctx
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from service.api.schemas import AdIn
 from service.errors import InvalidInput
-from service.schemas import AdIn
 
 REQUIRED = ("title", "landing_url", "keywords", "bid_fen")
 OPTIONAL = ("description", "keyword_bids", "negative_keywords", "status", "target_categories",

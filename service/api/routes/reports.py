@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from service.api.routes import ctx
 from service.auth import principal
 from service.billing import reports
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.routes import ctx
 from service.store.catalog import Principal
 from service.store.records import Role
 

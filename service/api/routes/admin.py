@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from service.auth import Admin
-from service.routes import ctx
-from service.schemas import (
+from service.api.routes import ctx
+from service.api.schemas import (
     AdvertiserIn,
     AdvertiserOut,
     PublisherIn,
@@ -14,6 +13,7 @@ from service.schemas import (
     PublisherPatch,
     PublisherView,
 )
+from service.auth import Admin
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
