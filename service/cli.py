@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from index import artifact
 from service.app import open_redis
 from service.billing import ledger
-from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
+from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore

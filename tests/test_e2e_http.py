@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from service.demo_loader import DEMO_PUBLISHER_KEY, load_demo
+from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore

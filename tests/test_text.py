@@ -11,7 +11,7 @@ from matching.analyze import LEAD_CHARS, LEAD_WEIGHT, TITLE_WEIGHT, analyze, mak
 from matching.text import html_to_text, normalize
 from matching.tokenize import Tokenizer, normalize_keyword, stopwords
 from matching.types import Page
-from service.demo_loader import demo_pages
+from service.demo.loader import demo_pages
 
 ARTICLE_HTML = """<!doctype html>
 <html><head><title>空调以旧换新补贴</title>

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from matching.analyze import analyze, make_page
 from matching.text import normalize
 from matching.tokenize import _BLOCK, _JIEBA_ONLY, Tokenizer
-from service.demo_loader import demo_pages
+from service.demo.loader import demo_pages
 
 jieba.setLogLevel(logging.WARNING)
 

@@ -108,7 +108,7 @@ def load_pages(path: Path | None, limit: int) -> list[dict[str, str | None]]:
                     doc = json.loads(line)
                     pages.append({"title": doc.get("title"), "text": str(doc["text"])[:PAGE_CHARS]})
     else:
-        from service.demo_loader import demo_pages
+        from service.demo.loader import demo_pages
 
         pages = [{"title": p.get("title"), "text": str(p["text"])[:PAGE_CHARS]} for p in demo_pages()]
     return pages[:limit]

@@ -1,0 +1,1 @@
+"""The demo catalog and pages (JSON) and their loader."""
