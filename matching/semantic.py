@@ -85,23 +85,17 @@ def page_vector(page: Page, encoder: SentenceEncoder) -> np.ndarray:
 
 def ad_text(ad: Ad) -> str:
     """What the encoder reads of an ad: its title, then its keywords, normalised like pages."""
-    return normalize(" ".join((ad.title, *ad.keywords)))
+    return text_of(ad.title, ad.keywords)
+
+
+def text_of(title: str, keywords: Sequence[str]) -> str:
+    """:func:`ad_text` of an ad with this title and these (plain) keywords."""
+    return normalize(" ".join((title, *keywords)))
 
 
 def text_key(encoder_name: str, text: str) -> str:
     """Content hash under which an ad text's vector is kept (encoder and text)."""
     return hashlib.blake2b(f"{encoder_name}\x00{text}".encode(), digest_size=16).hexdigest()
-
-
-def encode_ads(ads: Sequence[Ad], encoder: SentenceEncoder, batch: int = 256) -> np.ndarray:
-    """Raw encoder vectors of the ads' texts (rows in ``ads`` order); equal texts encoded once."""
-    texts = [ad_text(ad) for ad in ads]
-    distinct = list(dict.fromkeys(texts))
-    where = {t: i for i, t in enumerate(distinct)}
-    out = np.zeros((len(distinct), encoder.dim), dtype=np.float32)
-    for start in range(0, len(distinct), batch):
-        out[start:start + batch] = encoder.encode(distinct[start:start + batch])
-    return out[[where[t] for t in texts]] if texts else out
 
 
 def unit_rows(m: np.ndarray) -> np.ndarray:

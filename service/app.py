@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
+from matching.encoder import default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
@@ -26,6 +27,7 @@ from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
 from service.context import AppContext
 from service.errors import AdmatchError
+from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -114,7 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         r = open_redis(url, settings.redis_cluster)
         await r.ping()
         catalog = CatalogStore(r)
-        holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
+        vectors = AdVectors(r, default_encoder()) if settings.semantic else None
+        holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
         billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
                           buffered=settings.impression_flush_seconds > 0)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
@@ -122,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          signer=ClickSigner(await click_keys(settings, r)),
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
-                                              ttl_s=settings.page_cache_ttl_seconds))
+                                              ttl_s=settings.page_cache_ttl_seconds),
+                         ad_vectors=vectors)
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         await holder.refresh()
         await feed.sync()

@@ -9,13 +9,16 @@ import os
 import sys
 from collections.abc import Sequence
 
+import redis.asyncio as aioredis
 import uvicorn
 from pydantic import ValidationError
 
 from index import artifact
+from matching.encoder import default_encoder
 from service.app import open_redis
 from service.billing import ledger
 from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
+from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
@@ -44,9 +47,15 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
 async def _build(settings: Settings, url: str, progress: bool) -> artifact.Manifest:
     r = open_redis(url, settings.redis_cluster)
     try:
-        return await build_from_catalog(CatalogStore(r), settings.index_root, progress=progress)
+        return await build_from_catalog(CatalogStore(r), settings.index_root, progress=progress,
+                                        vectors=ad_vectors(settings, r))
     finally:
         await r.aclose()
+
+
+def ad_vectors(settings: Settings, r: aioredis.Redis) -> AdVectors | None:
+    """The ads' sentence-encoder vectors for a build (None: ADMATCH_SEMANTIC=false)."""
+    return AdVectors(r, default_encoder()) if settings.semantic else None
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -106,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         try:
             store = CatalogStore(r)
             await load_demo(store)
-            return await build_from_catalog(store, s.index_root, progress=True)
+            return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
         finally:
             await r.aclose()
 

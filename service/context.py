@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -31,4 +32,5 @@ class AppContext:
     signer: ClickSigner
     page_cache: PageCache
     feed: CatalogFeed | None = None
+    ad_vectors: AdVectors | None = None  # None: the semantic signal is off (ADMATCH_SEMANTIC=false)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

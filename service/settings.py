@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     page_cache_shared: bool = Field(default=True, description="also share page rankings through Redis")
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
+    semantic: bool = Field(
+        default=True,
+        description="use the sentence encoder: ads encoded at upload and build, pages in the background; "
+                    "false: lexical signals only (about 100 MB less per process)")
 
     @property
     def index_root(self) -> Path:

@@ -38,6 +38,8 @@ slot and runs unchanged on Redis Cluster)::
     am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
     am:clicksecret                  STRING  generated click-signing key when none is configured
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
+    am:vec:<encoder>:<text hash>    STRING  an ad text's raw sentence-encoder vector (float16, base64),
+                                            written at upload/edit, TTL (service.serving.ad_vectors)
 """
 
 from __future__ import annotations
@@ -140,3 +142,7 @@ def rate_minute(client: str, minute: str) -> str:
 
 def rate_hour(client: str, hour: str) -> str:
     return f"{PREFIX}{{rl:{client}}}:h:{hour}"
+
+
+def ad_vector(encoder: str, text_hash: str) -> str:
+    return f"{PREFIX}vec:{encoder}:{text_hash}"
