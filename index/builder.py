@@ -32,6 +32,7 @@ from matching.catalog import PreparedCatalog, prepare_keywords
 from matching.categories import seed_words
 from matching.chargrams import CharSpace
 from matching.documents import TermCounts, ad_term_counts, merge_term_counts
+from matching.encoder import SentenceEncoder
 from matching.match_types import KeywordRules, keyword_rules
 from matching.neighbours import EXHAUSTIVE_MAX_ADS, NEIGHBOURS, exact_knn, knn_graph, mix, neighbour_graph
 from matching.semantic import SemanticSpace, quantize, row_norms
@@ -97,10 +98,10 @@ def describe(index: faiss.Index) -> str:
 
 def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM, approx_min_ads: int = APPROX_MIN_ADS,
           progress: Callable[[Iterable[Ad]], Iterable[Ad]] | None = None,
-          semantic: tuple[str, np.ndarray] | None = None) -> PreparedCatalog:
+          semantic: tuple[SentenceEncoder, np.ndarray] | None = None) -> PreparedCatalog:
     """Segment every ad, fit the vector spaces on the catalog and index the dense vectors.
 
-    ``semantic``: the encoder's name and the ads' raw sentence-encoder vectors (rows in ``ads``
+    ``semantic``: the encoder and the ads' raw sentence-encoder vectors (rows in ``ads``
     order, :func:`index.encoding.encode_texts` of :func:`matching.semantic.ad_text`); without it the catalog has no semantic signal."""
     with _without_gc():
         tokenizer = make_tokenizer(ads)
@@ -121,8 +122,8 @@ def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM, approx_min_a
         neighbours = neighbour_graph(sp.csr_matrix(matrix))
         space, ad_semantic = None, None
         if semantic is not None:
-            name, raw = semantic
-            space = SemanticSpace.fit(name, raw, approx_min_ads=approx_min_ads)
+            encoder, raw = semantic
+            space = SemanticSpace.fit(encoder, raw, approx_min_ads=approx_min_ads)
             ad_semantic = quantize(space.project(raw)) if len(ads) else np.zeros((0, space.dim), np.int8)
             del raw
             neighbours = mix(neighbours, semantic_graph(ad_semantic))

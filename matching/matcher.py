@@ -63,9 +63,9 @@ class Blend:
 
 # The first view of a page (lexical signals only) and an analysed page (the semantic signal too).
 FIRST_VIEW = Blend(keyword=0.176, tfidf=0.079, dense=0.097, coarse=0.134, char=0.109, category=0.405,
-                   neighbours=0.9)
-ANALYSED = Blend(keyword=0.053, tfidf=0.011, dense=0.026, coarse=0.139, char=0.006, category=0.287,
-                 semantic=0.479, neighbours=0.667)
+                   neighbours=0.75)
+ANALYSED = Blend(keyword=0.067, tfidf=0.011, dense=0.029, coarse=0.157, char=0.008, category=0.306,
+                 semantic=0.422, neighbours=0.8)
 
 
 @dataclass(frozen=True, slots=True)

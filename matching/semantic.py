@@ -12,6 +12,10 @@
   catalogs under ``approx_min_ads`` ads; above it the catalog's leading principal components
   (fitted on the ads alone, as LSA is), so a million ads cost 128 bytes each instead of 512.
   Ad rows are stored as int8 (unit vectors × 127; cosines within about 0.005).
+- The signal is the cosine *above* what two texts about unrelated topics share under this
+  encoder (:attr:`SemanticSpace.baseline`: the mean cosine between the IAB taxonomy's tier-1
+  topics, each read as its Chinese name and seed terms, in the space — about 0.14 for USE), so a
+  page about nothing the catalog sells scores near zero and falls under the relevance floor.
 
 Contract: :func:`page_vector` and :func:`ad_text` are deterministic; :meth:`SemanticSpace.project`
 returns L2-normalised float32 rows of the space's dimension; :meth:`SemanticSpace.cosines` of a
@@ -23,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from matching.categories import load_taxonomy
 from matching.encoder import SentenceEncoder
 from matching.text import normalize
 from matching.types import Ad, Page
@@ -35,6 +40,7 @@ PASSAGE_CHARS = 256
 MAX_PASSAGES = 16
 # Above this many ads the space is the catalog's leading principal components (see the module).
 REDUCED_DIM = 128
+BASELINE_SEEDS = 12  # seed terms per topic read for the baseline (an ad's keyword count)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 
 
@@ -89,8 +95,11 @@ def ad_text(ad: Ad) -> str:
 
 
 def text_of(title: str, keywords: Sequence[str]) -> str:
-    """:func:`ad_text` of an ad with this title and these (plain) keywords."""
-    return normalize(" ".join((title, *keywords)))
+    """:func:`ad_text` of an ad with this title and these (plain) keywords: the title, then each
+    keyword the title does not already say (every word of the ad read once)."""
+    title = normalize(title)
+    rest = [k for k in dict.fromkeys(normalize(k) for k in keywords) if k and k not in title]
+    return " ".join((title, *rest)) if title else " ".join(rest)
 
 
 def text_key(encoder_name: str, text: str) -> str:
@@ -111,19 +120,22 @@ class SemanticSpace:
     encoder: str  # SentenceEncoder.name the raw vectors came from
     mean: np.ndarray  # subtracted before projecting (zeros when basis is None)
     basis: np.ndarray | None  # encoder dim × space dim, orthonormal columns
+    baseline: float = 0.0  # mean cosine of unrelated topics in this space (see the module)
 
     @property
     def dim(self) -> int:
         return int(self.basis.shape[1]) if self.basis is not None else int(self.mean.shape[0])
 
     @classmethod
-    def fit(cls, encoder: str, raw: np.ndarray, *, approx_min_ads: int, dim: int = REDUCED_DIM) -> SemanticSpace:
+    def fit(cls, encoder: SentenceEncoder, raw: np.ndarray, *, approx_min_ads: int,
+            dim: int = REDUCED_DIM) -> SemanticSpace:
         """The encoder's space under ``approx_min_ads`` ads, else the ads' leading ``dim``
-        principal components (deterministic: a full SVD of the covariance)."""
+        principal components (deterministic: an eigendecomposition of the covariance); the
+        baseline measured in it."""
         raw = np.asarray(raw, dtype=np.float32)
         d = raw.shape[1]
         if len(raw) < approx_min_ads or dim >= d:
-            return cls(encoder, np.zeros(d, dtype=np.float32), None)
+            return cls(encoder.name, np.zeros(d, dtype=np.float32), None).with_baseline(encoder)
         mean = raw.mean(axis=0, dtype=np.float64)
         cov = np.zeros((d, d))
         for start in range(0, len(raw), 65_536):  # bounded work memory at a million ads
@@ -133,7 +145,22 @@ class SemanticSpace:
         order = np.argsort(-values)[:dim]
         basis = vectors[:, order]
         basis *= np.where(basis[np.abs(basis).argmax(axis=0), np.arange(dim)] < 0, -1.0, 1.0)  # sign fixed
-        return cls(encoder, mean.astype(np.float32), basis.astype(np.float32))
+        return cls(encoder.name, mean.astype(np.float32), basis.astype(np.float32)).with_baseline(encoder)
+
+    def with_baseline(self, encoder: SentenceEncoder) -> SemanticSpace:
+        """This space with its :attr:`baseline` measured on the taxonomy's tier-1 topics."""
+        taxonomy = load_taxonomy()
+        topics = [c for c in taxonomy if c.parent is None]
+        unit = self.project(encoder.encode([text_of(c.name_zh, taxonomy.seeds(c.id)[:BASELINE_SEEDS])
+                                            for c in topics]))
+        sims = unit @ unit.T
+        pairs = sims[np.triu_indices(len(topics), 1)]
+        return replace(self, baseline=float(pairs.mean()) if len(pairs) else 0.0)
+
+    def signal(self, cos: np.ndarray) -> np.ndarray:
+        """Cosines → the semantic signal in [0, 1]: the share of the way from the baseline to 1."""
+        b = self.baseline
+        return np.clip((cos - b) / (1.0 - b), 0.0, 1.0)
 
     def project(self, raw: np.ndarray) -> np.ndarray:
         """Raw encoder rows (or one vector) → unit rows of this space."""
@@ -143,14 +170,16 @@ class SemanticSpace:
         return unit_rows(m)
 
     def state(self) -> dict[str, np.ndarray]:
-        out = {"semantic_mean": self.mean, "semantic_encoder": np.array(self.encoder)}
+        out = {"semantic_mean": self.mean, "semantic_encoder": np.array(self.encoder),
+               "semantic_baseline": np.array(self.baseline, dtype=np.float64)}
         if self.basis is not None:
             out["semantic_basis"] = self.basis
         return out
 
     @classmethod
     def from_state(cls, z: dict[str, np.ndarray]) -> SemanticSpace:
-        return cls(str(z["semantic_encoder"]), z["semantic_mean"], z.get("semantic_basis"))
+        return cls(str(z["semantic_encoder"]), z["semantic_mean"], z.get("semantic_basis"),
+                   float(z["semantic_baseline"]))
 
 
 def quantize(unit: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ Signals (columns of :attr:`Evidence.values`, in :data:`SIGNALS` order):
   category score vectors (:class:`matching.categories.CategoryClassifier`, the ad classified
   from its title and keywords), knowledge from the taxonomy's seed terms rather than the catalog.
 - ``semantic``: cosine of the page's and the ad's sentence-encoder vectors in the catalog's
-  semantic space (:mod:`matching.semantic`) — knowledge from the encoder's training, not the
+  semantic space, above the encoder's unrelated-topics baseline (:mod:`matching.semantic`) — knowledge from the encoder's training, not the
   catalog. Only for analysed pages (``PageTerms.vector`` set); 0 on the first view.
 
 Candidates are every ad when the catalog is small (at most ``exhaustive`` or ``n`` ads); otherwise
@@ -132,7 +132,8 @@ class EvidenceGatherer:
         values[:, 5] = np.clip(row_dots(self._ad_categories, rows, self._category_vector(terms.counts)), 0.0, 1.0)
         if semantic is not None:
             assert cat.ad_semantic is not None and cat.ad_semantic_norms is not None
-            values[:, 6] = np.clip(cosines(rows, cat.ad_semantic, cat.ad_semantic_norms, semantic), 0.0, 1.0)
+            assert cat.semantic is not None
+            values[:, 6] = cat.semantic.signal(cosines(rows, cat.ad_semantic, cat.ad_semantic_norms, semantic))
         return Evidence(rows=rows, values=values, found=found, salience=salience,
                         coverage=vec.coverage(terms.counts))
 

@@ -74,7 +74,7 @@ def load_track(folder: Path) -> Track:
     dom = [Ad(id=a["id"], campaign_id="fit", advertiser_id="fit", title=a["title"],
               keywords=tuple(dict.fromkeys(a["keywords"])), bid_fen=100) for a in ads]
     encoder = default_encoder()
-    catalog = builder.build(dom, semantic=(encoder.name, encode_texts([ad_text(ad) for ad in dom], encoder)))
+    catalog = builder.build(dom, semantic=(encoder, encode_texts([ad_text(ad) for ad in dom], encoder)))
     matcher = Matcher(catalog, MatchConfig(candidates=len(ads), floor=0.0))
     X = np.zeros((len(pages), len(ads), len(SIGNALS)), dtype=np.float32)
     X_first = np.zeros((len(pages), len(ads), LEXICAL), dtype=np.float32)

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from index import artifact, builder
 from index.encoding import encode_texts
 from index.vector_cache import VectorCache
+from matching.encoder import SentenceEncoder
 from matching.semantic import ad_text
 from matching.types import Ad
 from service.serving.ad_vectors import AdVectors
@@ -30,10 +31,10 @@ def to_domain(rec: AdRecord) -> Ad:
 
 def build_and_publish(ads: list[Ad], root: Path, *, progress: bool = False, catalog_changes: str | None = None,
                       approx_min_ads: int = builder.APPROX_MIN_ADS,
-                      semantic: tuple[str, np.ndarray] | None = None) -> artifact.Manifest:
+                      semantic: tuple[SentenceEncoder, np.ndarray] | None = None) -> artifact.Manifest:
     """Build an index over ``ads`` and publish it under ``root`` (atomic). The dense index is
     approximate (IVF) from ``approx_min_ads`` ads on; evaluations lower it to measure IVF on small
-    tracks. ``semantic``: the encoder's name and the ads' raw vectors (:func:`catalog_vectors`)."""
+    tracks. ``semantic``: the encoder and the ads' raw vectors (:func:`catalog_vectors`)."""
     def bar(items: Iterable[Ad]) -> Iterable[Ad]:
         return tqdm(items, total=len(ads), desc="segmenting ads", unit="ad", disable=not progress)
     catalog = builder.build(ads, progress=bar, approx_min_ads=approx_min_ads, semantic=semantic)
@@ -72,7 +73,7 @@ async def build_from_catalog(store: CatalogStore, root: Path, *, progress: bool 
     ads = [to_domain(r) for r in await store.servable_ads()]
     semantic = None
     if vectors is not None:
-        semantic = (vectors.encoder.name, await catalog_vectors(ads, root, vectors, progress=progress))
+        semantic = (vectors.encoder, await catalog_vectors(ads, root, vectors, progress=progress))
     manifest = build_and_publish(ads, root, progress=progress, catalog_changes=position,
                                  approx_min_ads=approx_min_ads, semantic=semantic)
     await store.announce_index(manifest.version)
