@@ -48,6 +48,9 @@ class ClickDecision:
     charged: bool
     amount_fen: int
     reason: str  # "valid" or an InvalidReason value
+    # How many clicks on this impression have had this reason, this one included (1 when charged):
+    # only the first of each invalid reason is appended to the ledger, the rest are counted.
+    times: int = 1
 
 
 def _second(ts: float) -> int:
@@ -255,14 +258,21 @@ class Billing:
         return over
 
     async def decide_click(self, claim: ClickClaim, pre_reason: InvalidReason | None, now: float) -> ClickDecision:
-        """Run the click script: charge the auction price once, or record why not."""
+        """Run the click script: charge the auction price once, or record why not.
+
+        Only a charged click uses up the impression; an invalid one (``pre_reason``, or a budget
+        refusal) leaves a later genuine click on it chargeable. Idempotent for a charged
+        impression: deciding it again gives ``duplicate`` and charges nothing."""
         issue_day = self.clock.day(claim.issued)
         day, hour = self.clock.day(now), self.clock.hour(now)
+        cmp = claim.cmp
         res = await self._click(
-            keys=[keys.clicked(claim.cmp, issue_day), keys.budget(claim.cmp), keys.spend_total(claim.cmp),
-                  keys.spend_day(claim.cmp, day), keys.stats(claim.cmp, hour), keys.ledger(claim.cmp)],
+            keys=[keys.clicked(cmp, issue_day), keys.budget(cmp), keys.spend_total(cmp),
+                  keys.spend_day(cmp, day), keys.stats(cmp, hour), keys.ledger(cmp),
+                  keys.invalid_clicks(cmp, issue_day)],
             args=[claim.imp, claim.price, pre_reason.value if pre_reason else "", claim.ad, claim.pub,
                   int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S, DAY_SPEND_TTL_S])
-        charged, amount, reason = res
-        self._states.pop((claim.cmp, day), None)  # this process sees the new spend at once
-        return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason))
+        charged, amount, reason, times = res
+        self._states.pop((cmp, day), None)  # this process sees the new spend at once
+        return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason),
+                             times=int(times))

@@ -1,5 +1,9 @@
 """``admatch ledger verify``: recompute spend from each campaign's ledger stream and compare it
-with the spend counters and the hourly report counters."""
+with the spend counters and the hourly report counters.
+
+The ledger holds every charge and the first invalid click of each reason per impression; the
+hourly ``inv:<reason>`` counters count exactly those, and are checked. Repeats (``rep:<reason>``)
+are counted without a ledger entry by design, so there is nothing to check them against."""
 
 from __future__ import annotations
 
