@@ -110,6 +110,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         finally:
             await r.aclose()
 
+    if s.public_base_url is None and host not in ("0.0.0.0", "::"):
+        os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
         body = json.dumps({"publisher_id": "demo-news", "slots": 3, "page": {

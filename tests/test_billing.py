@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service.billing import ledger, reports
-from service.billing.billing import Billing, ClickDecision, Clock, client_id
+from service.billing.billing import Billing, ClickDecision, Clock
 from service.billing.clicks import ClickClaim
 from service.store import keys
 from service.store.catalog import CatalogStore
@@ -494,7 +494,7 @@ def test_a_large_flush_writes_every_count_once_and_drops_only_a_key_redis_refuse
                 assert 0 < await e.r.ttl(keys.stats(c, hour)) <= 400 * 86400
             assert await e.r.get(keys.stats(cids[bad], hour)) == "not a hash"
             assert "dropped" in caplog.text
-            freq = await e.r.hgetall(keys.frequency(client_id("reader-1"), billing.clock.day(now)))
+            freq = await e.r.hgetall(keys.frequency(billing.pseudonym("reader-1"), billing.clock.day(now)))
             assert freq == {c: str(2 if i < 3 else 1) for i, c in enumerate(cids)}
             assert await e.r.scard(keys.publisher_campaigns(PUB)) == len(cids)
     asyncio.run(go())

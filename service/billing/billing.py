@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import itertools
 import logging
 import math
@@ -26,6 +25,7 @@ from cachetools import TTLCache
 from matching.click_rules import InvalidReason
 from matching.pacing import BudgetState
 from service.billing.clicks import ClickClaim
+from service.billing.pseudonyms import Pseudonyms
 from service.store import keys
 
 log = logging.getLogger(__name__)
@@ -89,10 +89,6 @@ class Clock:
         return self._labels(_second(ts))[3]
 
 
-def client_id(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
 @dataclass
 class _Pending:
     """Impression counts not yet written: hash key → field → amount, key TTLs, set members."""
@@ -124,9 +120,13 @@ def _unwritten(pending: _Pending, keys_left: Iterable[str]) -> _Pending:
 
 class Billing:
     def __init__(self, r: aioredis.Redis, clock: Clock, *, click_window_s: float,
-                 state_ttl_s: float = STATE_TTL_S, buffered: bool = False) -> None:
+                 state_ttl_s: float = STATE_TTL_S, buffered: bool = False,
+                 pseudonyms: Pseudonyms | None = None) -> None:
+        """``pseudonyms``: the secret every process shares (the app passes it); None: one of this
+        object's own, so frequency and rate-limit keys match no other process's."""
         self.r = r
         self.clock = clock
+        self.pseudonyms = pseudonyms or Pseudonyms()
         self._click = r.register_script(_lua("click.lua"))
         self._rate = r.register_script(_lua("rate_limit.lua"))
         # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
@@ -137,6 +137,10 @@ class Billing:
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
         self.buffered = buffered
         self._pending = _Pending()
+
+    def pseudonym(self, value: str) -> str:
+        """What Redis keys and click tokens hold instead of a user key or a client's IP."""
+        return self.pseudonyms.of(value)
 
     def drop_cached(self) -> None:
         """Forget cached budget states and unwritten impression counts (after the data
@@ -156,7 +160,7 @@ class Billing:
         if not cids:
             return {}
         day = self.clock.day(now)
-        user = client_id(user_key) if user_key else None
+        user = self.pseudonym(user_key) if user_key else None
         cached = {cid: st for cid in cids if (st := self._states.get((cid, day))) is not None}
         missing = [cid for cid in cids if cid not in cached]
         if not missing and not user:
@@ -200,7 +204,7 @@ class Billing:
         if not shown:
             return
         hour, day = self.clock.hour(now), self.clock.day(now)
-        user = client_id(user_key) if user_key else None
+        user = self.pseudonym(user_key) if user_key else None
         pending = self._pending
         for ad_id, cid in shown:
             h = keys.stats(cid, hour)
@@ -251,7 +255,7 @@ class Billing:
         minute, hour = self.clock.minute(now), self.clock.hour(now)
         over = False
         for c in clients:
-            cid = client_id(c)
+            cid = self.pseudonym(c)
             hit = await self._rate(keys=[keys.rate_minute(cid, minute), keys.rate_hour(cid, hour)],
                                    args=[per_minute, per_hour])
             over = over or bool(int(hit))

@@ -145,6 +145,17 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
     return out, total
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell as written: text that a spreadsheet would read as a formula (starting with = + - @,
+    tab or CR) gets a leading apostrophe (OWASP's CSV-injection advice); numbers are left as numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Sequence[Row], total: Row) -> str:
     reasons = [x.value for x in InvalidReason]
     buf = io.StringIO()
@@ -153,6 +164,7 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
                 "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
-        w.writerow([row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                    row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else []))
+        cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
+                 row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else [])
+        w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

@@ -37,12 +37,15 @@ slot and runs unchanged on Redis Cluster)::
     am:{c:C}:ledger                 STREAM  every charge and the first invalid click of each reason per
                                             impression: imp, ad, pub, amount, reason, day, hour, ts
                                             (older entries move to the archive: service.billing.archive)
-    am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (hashed
-                                            user key) on <day>: one HMGET per match reads them all
+    am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (the user
+                                            key's pseudonym, an HMAC: service.billing.pseudonyms)
+                                            on <day>: one HMGET per match reads them all
     am:billing:campaigns            SET     campaigns with a budget hash (ledger verify walks it)
     am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
-    am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
+    am:{rl:<client>}:m:<minute>     INT     clicks by one client (pseudonym of its IP or user) in a
+                                            minute (and :h:<hour>)
     am:clicksecret                  STRING  generated click-signing key when none is configured
+    am:pseudonymsecret              STRING  generated pseudonym (HMAC) secret when none is configured
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
 """
 
@@ -102,6 +105,7 @@ def blocked_campaign(cid: str) -> str:
 BILLING_CAMPAIGNS = PREFIX + "billing:campaigns"
 UNLIMITED = -1  # budget and cap fields: no limit
 CLICK_SECRET = PREFIX + "clicksecret"
+PSEUDONYM_SECRET = PREFIX + "pseudonymsecret"
 
 
 def _cmp(cid: str) -> str:
