@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
 from matching.encoder import default_encoder
@@ -25,6 +26,7 @@ from service import metrics
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
+from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
 from service.errors import AdmatchError
 from service.serving.ad_vectors import AdVectors
@@ -63,6 +65,14 @@ async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
     await r.set(keys.CLICK_SECRET, secrets.token_urlsafe(32), nx=True)
     # Set just above (NX, no expiry), so it exists; the client decodes replies to str.
     return [cast(str, await r.get(keys.CLICK_SECRET))]
+
+
+async def pseudonym_secret(settings: Settings, r: aioredis.Redis) -> bytes:
+    """The configured pseudonym secret, or one generated once and shared through Redis."""
+    if settings.pseudonym_secret is not None:
+        return settings.pseudonym_secret.get_secret_value().encode("utf-8")
+    await r.set(keys.PSEUDONYM_SECRET, secrets.token_urlsafe(32), nx=True)
+    return cast(str, await r.get(keys.PSEUDONYM_SECRET)).encode("utf-8")
 
 
 async def flush_impressions(billing: Billing, interval: float) -> None:
@@ -119,7 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vectors = AdVectors(r, default_encoder()) if settings.semantic else None
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
         billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
-                          buffered=settings.impression_flush_seconds > 0)
+                          buffered=settings.impression_flush_seconds > 0,
+                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)))
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
@@ -152,9 +163,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     _install_error_handlers(app)
+    _guard_hosts(app, settings)
     for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
     return app
+
+
+def _guard_hosts(app: FastAPI, settings: Settings) -> None:
+    """Refuse Host headers not in ADMATCH_ALLOWED_HOSTS (400), so no client picks the host of the
+    click URLs built from the request; warn when click URLs follow the request's host."""
+    if settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.public_base_url is None:
+        log.warning("ADMATCH_PUBLIC_BASE_URL is unset: click URLs take their host from each request's Host "
+                    "header%s; set it to this service's public URL",
+                    "" if settings.allowed_hosts else " (any host: ADMATCH_ALLOWED_HOSTS is unset too)")
 
 
 _NOT_JSON = "body is not valid UTF-8 JSON; send a UTF-8 encoded JSON object (Content-Type: application/json)"

@@ -1,4 +1,4 @@
-"""The ``admatch`` command: serve, index build/status, demo."""
+"""The ``admatch`` command: serve, index build/status, ledger verify/archive, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from index import artifact
 from matching.encoder import default_encoder
 from service.app import open_redis
-from service.billing import ledger
+from service.billing import archive, ledger
 from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
@@ -87,13 +88,14 @@ def cmd_index_status(_: argparse.Namespace) -> None:
                       "faiss_index": m.faiss_index, "libraries": m.libraries}, ensure_ascii=False, indent=2))
 
 
-def cmd_ledger_verify(_: argparse.Namespace) -> None:
+def cmd_ledger_verify(args: argparse.Namespace) -> None:
     s = _settings()
+    root = Path(args.archive_dir) if args.archive_dir else s.ledger_archive_root
 
     async def run(url: str) -> ledger.Verification:
         r = open_redis(url, s.redis_cluster)
         try:
-            return await ledger.verify(r)
+            return await ledger.verify(r, root)
         finally:
             await r.aclose()
 
@@ -101,9 +103,35 @@ def cmd_ledger_verify(_: argparse.Namespace) -> None:
         v = asyncio.run(run(url))
     for m in v.mismatches:
         print("MISMATCH", m)
-    print(f"{'ok' if v.ok else 'FAILED'}: {v.campaigns} campaigns, {v.entries} ledger entries, "
+    print(f"{'ok' if v.ok else 'FAILED'}: {v.campaigns} campaigns, {v.entries} ledger entries "
+          f"({v.archived_entries} from {v.archive_files} archive files under {root}), "
           f"{v.charged_fen} fen charged, {len(v.mismatches)} mismatches")
     sys.exit(0 if v.ok else 1)
+
+
+def cmd_ledger_archive(args: argparse.Namespace) -> None:
+    s = _settings()
+    root = Path(args.archive_dir) if args.archive_dir else s.ledger_archive_root
+
+    async def run(url: str) -> archive.ArchiveReport:
+        r = open_redis(url, s.redis_cluster)
+        try:
+            return await archive.archive(r, root, older_than_days=args.older_than_days, tz=s.timezone,
+                                         trim=not args.keep_stream)
+        finally:
+            await r.aclose()
+
+    with redis_url(s) as url:
+        try:
+            rep = asyncio.run(run(url))
+        except archive.ArchiveError as e:
+            sys.exit(f"admatch: {e}")
+    for p in rep.problems:
+        print("PROBLEM", p)
+    print(f"{'ok' if not rep.problems else 'FAILED'}: {rep.campaigns} campaigns, {rep.archived} entries "
+          f"archived into {len(rep.files)} files ({rep.bytes_written} bytes) under {root}, "
+          f"{rep.trimmed} deleted from the streams")
+    sys.exit(0 if not rep.problems else 1)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -119,6 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         finally:
             await r.aclose()
 
+    if s.public_base_url is None and host not in ("0.0.0.0", "::"):
+        os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
         body = json.dumps({"publisher_id": "demo-news", "slots": 3, "page": {
@@ -147,8 +177,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     st = idx.add_parser("status", help="print the published index's manifest")
     st.set_defaults(func=cmd_index_status)
     led = sub.add_parser("ledger", help="billing ledger tools").add_subparsers(dest="ledger_cmd", required=True)
-    lv = led.add_parser("verify", help="recompute spend from the ledger and compare with the counters")
+    lv = led.add_parser("verify", help="recompute spend from the ledger (archive files and stream) and compare "
+                                       "with the counters")
+    lv.add_argument("--archive-dir", help="archive root (default ADMATCH_LEDGER_ARCHIVE_DIR)")
     lv.set_defaults(func=cmd_ledger_verify)
+    la = led.add_parser("archive", help="move ledger entries older than N days into checksummed daily files")
+    la.add_argument("--older-than-days", type=int, required=True, metavar="N",
+                    help="archive entries from before the billing day N days ago (0: before today)")
+    la.add_argument("--archive-dir", help="archive root (default ADMATCH_LEDGER_ARCHIVE_DIR)")
+    la.add_argument("--keep-stream", action="store_true",
+                    help="write the files but delete nothing from the streams (check with ledger verify)")
+    la.set_defaults(func=cmd_ledger_archive)
     d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it")
     d.add_argument("--host")
     d.add_argument("--port", type=int)

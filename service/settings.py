@@ -53,6 +53,23 @@ class Settings(BaseSettings):
         description="use the sentence encoder: ads encoded at upload and build, pages in the background; "
                     "false: lexical signals only (about 100 MB less per process)")
 
+    # Privacy and ledger retention (issue 14).
+    pseudonym_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of user-key and client-IP pseudonyms; unset: one generated, kept in Redis")
+    metrics_public: bool = Field(default=False, description="serve /metrics without a key")
+    metrics_key: SecretStr | None = Field(
+        default=None, description="a key that reads /metrics only (the admin key reads it too)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers accepted, JSON list ('*.example.com' allowed); unset: any")
+    ledger_archive_dir: Path | None = Field(
+        default=None, description="ledger archive root (default DATA_DIR/ledger-archive)")
+
+    @property
+    def ledger_archive_root(self) -> Path:
+        return self.ledger_archive_dir if self.ledger_archive_dir is not None else self.data_dir / "ledger-archive"
+
     @property
     def index_root(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"

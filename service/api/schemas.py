@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from matching.categories import load_taxonomy
 from matching.match_types import MatchType, parse_keyword
+from matching.user_keys import personal_data_kind
 from service.store.records import Pacing, Status
 
 MAX_KEYWORD_CHARS = 40
@@ -266,7 +267,19 @@ class MatchRequest(Strict):
     publisher_id: str = Field(min_length=1, max_length=64, examples=["demo-news"])
     page: PageIn
     slots: int = Field(default=3, ge=1, le=10, description="ad slots on the page (1-10)")
-    user_key: str | None = Field(default=None, max_length=128, description="hashed cookie id")
+    user_key: str | None = Field(
+        default=None, max_length=128,
+        description="an opaque id of the reader for frequency caps, e.g. a hashed cookie id; phone "
+                    "numbers, national ID numbers and e-mail addresses are refused (422)")
+
+    @field_validator("user_key")
+    @classmethod
+    def _opaque_user_key(cls, v: str | None) -> str | None:
+        kind = personal_data_kind(v) if v else None
+        if kind:
+            raise ValueError(f"looks like {kind}: send an opaque id instead (e.g. a salted hash of your "
+                             "cookie id), never personal data")
+        return v
 
 
 class PageCategory(BaseModel):

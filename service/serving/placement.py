@@ -84,12 +84,13 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
         bids.append(Bid(ad=c.ad, bid_fen=bid, quality=c.score))
         by_ad[c.ad.id] = c
     wins = run_auction(bids, slots, publisher.floor_fen)
+    user = billing.pseudonym(user_key) if user_key and wins else None  # tokens never hold the user key
     out = []
     for w in wins:
         imp = uuid.uuid4().hex
         ad = w.bid.ad
         claim = ClickClaim(imp=imp, ad=ad.id, cmp=ad.campaign_id, adv=ad.advertiser_id, pub=publisher.id,
-                           price=w.price_fen, issued=now, url=ad.landing_url, user=user_key)
+                           price=w.price_fen, issued=now, url=ad.landing_url, user=user)
         out.append(Placement(candidate=by_ad[ad.id], win=w, impression_id=imp, token=signer.sign(claim)))
     await billing.record_impressions(publisher.id, [(p.win.bid.ad.id, p.win.bid.ad.campaign_id) for p in out],
                                      now, user_key)

@@ -1,4 +1,4 @@
-"""The publisher endpoint: the best ads for a page, priced by auction, with signed click URLs."""
+"""The publisher endpoint: the best ads for a page, priced by auction, with encrypted click URLs."""
 
 from __future__ import annotations
 

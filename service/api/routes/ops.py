@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from matching.categories import load_taxonomy
 from service.api.routes import ctx
 from service.api.schemas import IndexStatus
-from service.auth import Admin
+from service.auth import Admin, metrics_reader
 
 router = APIRouter(tags=["ops"])
 
@@ -66,6 +66,9 @@ async def reload_index(request: Request, _: Admin) -> IndexStatus:
     return index_status(request)
 
 
-@router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics of this process (admin or metrics key)",
+            response_class=Response, dependencies=[Depends(metrics_reader)],
+            responses={401: {"description": "no key, or one that does not read metrics "
+                                            "(unless ADMATCH_METRICS_PUBLIC=true)"}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
