@@ -1,10 +1,11 @@
-"""The ``admatch`` command: serve, index build/status, demo."""
+"""The ``admatch`` command: serve, analyzer, index build/status, ledger verify, demo."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from index import artifact
+from service.analysis.process import default_consumer, run_analyzer
+from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import ledger
 from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
@@ -97,6 +100,24 @@ def cmd_ledger_verify(_: argparse.Namespace) -> None:
     sys.exit(0 if v.ok else 1)
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return n
+
+
+def cmd_analyzer(args: argparse.Namespace) -> None:
+    s = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    claim = args.claim_idle if args.claim_idle is not None else s.analysis_claim_idle_seconds
+    opts = WorkerOptions(consumer=args.consumer or default_consumer(), batch=args.batch, claim_idle_s=claim,
+                         dedupe_s=s.analysis_dedupe_seconds)
+    with redis_url(s) as url:
+        asyncio.run(run_analyzer(s, url, opts, threads=args.threads, metrics_port=args.metrics_port,
+                                 metrics_host=args.metrics_host))
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
@@ -131,6 +152,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_serve)
+    a = sub.add_parser("analyzer", help="run a page analyzer worker (any number, on any machines)",
+                       description="Encode queued pages and store their profiles until SIGTERM or SIGINT "
+                       "(the batch in hand is finished). Workers share the queue through ADMATCH_REDIS_URL.")
+    a.add_argument("--consumer", help="this worker's name in the consumer group (default: hostname-pid)")
+    a.add_argument("--batch", type=_positive, default=16, help="pages read and encoded together (default 16)")
+    a.add_argument("--claim-idle", type=float, metavar="SECONDS",
+                   help="take over pages another worker read this long ago and did not finish "
+                        "(default ADMATCH_ANALYSIS_CLAIM_IDLE_SECONDS)")
+    a.add_argument("--threads", type=_positive, default=1, help="BLAS threads of the encoder (default 1)")
+    a.add_argument("--metrics-port", type=int, help="serve this worker's Prometheus metrics on this port")
+    a.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics port (default 127.0.0.1)")
+    a.set_defaults(func=cmd_analyzer)
     idx = sub.add_parser("index", help="build or inspect the index").add_subparsers(dest="index_cmd", required=True)
     b = idx.add_parser("build", help="build a new index version from the catalog in Redis and publish it")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
