@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
+import redis
 import uvicorn
 from pydantic import ValidationError
 
 from index import artifact
 from service.analysis.process import default_consumer, run_analyzer
+from service.analysis.queue import read_backlog
 from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import ledger
@@ -25,6 +31,17 @@ from service.store.catalog import CatalogStore
 from service.store.redis_conn import redis_url
 
 WORKER_STARTUP_SECONDS = 300
+ANALYZER_STOP_SECONDS = 30  # the demo's analyzer finishes its batch (a few seconds) within this
+
+SERVE_EPILOG = """\
+Pages are understood in the background: every process queues the pages it serves, and
+'admatch analyzer' workers encode them and store their profiles for every process. Run any
+number of workers, on any machines, with the same ADMATCH_REDIS_URL (without it, on this machine,
+a worker attaches to the embedded server 'admatch serve' started):
+
+  ADMATCH_REDIS_URL=redis://redis.internal:6379/0 admatch analyzer --metrics-port 9101
+
+Backlog: 'admatch index status', GET /v1/index/status, /metrics (admatch_analysis_*)."""
 
 
 def _settings() -> Settings:
@@ -66,6 +83,21 @@ def cmd_index_build(args: argparse.Namespace) -> None:
           f"dense dim {m.dense_dim}, at {s.index_root}")
 
 
+def _backlog(s: Settings) -> dict[str, Any]:
+    async def run(url: str) -> dict[str, Any]:
+        r = open_redis(url, s.redis_cluster)
+        try:
+            return dataclasses.asdict(await read_backlog(r))
+        finally:
+            await r.aclose()
+
+    try:
+        with redis_url(s) as url:
+            return asyncio.run(run(url))
+    except (redis.RedisError, OSError) as e:
+        return {"error": f"Redis did not answer: {e}"}
+
+
 def cmd_index_status(_: argparse.Namespace) -> None:
     s = _settings()
     version = artifact.current_version(s.index_root)
@@ -78,7 +110,8 @@ def cmd_index_status(_: argparse.Namespace) -> None:
         sys.exit(f"admatch: {e}")
     print(json.dumps({"version": m.version, "built_at": m.built_at, "ad_count": m.ad_count,
                       "vocabulary_size": m.vocabulary_size, "dense_dim": m.dense_dim,
-                      "faiss_index": m.faiss_index, "libraries": m.libraries}, ensure_ascii=False, indent=2))
+                      "faiss_index": m.faiss_index, "libraries": m.libraries,
+                      "analysis": _backlog(s)}, ensure_ascii=False, indent=2))
 
 
 def cmd_ledger_verify(_: argparse.Namespace) -> None:
@@ -118,6 +151,22 @@ def cmd_analyzer(args: argparse.Namespace) -> None:
                                  metrics_host=args.metrics_host))
 
 
+@contextmanager
+def _analyzer_process(url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """One ``admatch analyzer`` against ``url`` for as long as the block runs."""
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "analyzer"],
+                            env={**os.environ, "ADMATCH_REDIS_URL": url})
+    try:
+        yield proc
+    finally:
+        proc.terminate()  # finishes its batch; after Ctrl-C it already has the SIGINT
+        try:
+            proc.wait(timeout=ANALYZER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
@@ -141,13 +190,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
               f"-H 'Content-Type: application/json' -d '{body}'\n\n"
               f"API docs: http://{host}:{port}/docs   (Ctrl-C stops the server)\n", flush=True)
         if not args.no_serve:
-            _serve(s, url, host, port, 1)
+            with _analyzer_process(url):
+                _serve(s, url, host, port, 1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="admatch", description="contextual ad matching for Chinese pages")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("serve", help="run the HTTP service")
+    p = sub.add_parser("serve", help="run the HTTP service", epilog=SERVE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, default=1)
@@ -168,12 +219,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = idx.add_parser("build", help="build a new index version from the catalog in Redis and publish it")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_index_build)
-    st = idx.add_parser("status", help="print the published index's manifest")
+    st = idx.add_parser("status", help="print the published index's manifest and the analysis backlog")
     st.set_defaults(func=cmd_index_status)
     led = sub.add_parser("ledger", help="billing ledger tools").add_subparsers(dest="ledger_cmd", required=True)
     lv = led.add_parser("verify", help="recompute spend from the ledger and compare with the counters")
     lv.set_defaults(func=cmd_ledger_verify)
-    d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it")
+    d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it (with one analyzer)")
     d.add_argument("--host")
     d.add_argument("--port", type=int)
     d.add_argument("--no-serve", action="store_true", help="load and build only")
