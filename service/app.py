@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import faiss
 import redis.asyncio as aioredis
-import redis.asyncio.cluster as aiocluster
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from matching.encoder import default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
+from service.analysis.serving import start_analysis
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
@@ -37,7 +37,7 @@ from service.serving.page_cache import PageCache
 from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
-from service.store.redis_conn import attach_or_start, stop_embedded
+from service.store.redis_conn import attach_or_start, open_async, stop_embedded
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ Send keys as `Authorization: Bearer <key>`. Money is integer fen (分).
 
 
 def open_redis(url: str, cluster: bool) -> aioredis.Redis:
-    if cluster:
-        return aiocluster.RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    return open_async(url, cluster=cluster)
 
 
 async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
@@ -148,11 +146,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if billing.buffered:
             ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds),
                                                  name="impression-flush"))
+        analysis = await start_analysis(settings, url, r) if settings.analysis_enabled else None
+        if analysis is not None:
+            ctx.analysis, ctx.profiles = analysis.queue, analysis.profiles
+            ctx.tasks.append(analysis.task)
         app.state.ctx = ctx
         try:
             yield
         finally:
             await stop_tasks(ctx.tasks, STOP_GRACE_S)
+            if analysis is not None:
+                await analysis.close()  # the pages offered since the last flush
             try:
                 await billing.flush()  # the last impressions counted in this process
             except Exception:

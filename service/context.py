@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from service.analysis.profiles import ProfileStore
+from service.analysis.queue import AnalysisQueue
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
 from service.serving.ad_vectors import AdVectors
@@ -33,4 +35,8 @@ class AppContext:
     page_cache: PageCache
     feed: CatalogFeed | None = None
     ad_vectors: AdVectors | None = None  # None: the semantic signal is off (ADMATCH_SEMANTIC=false)
+    # Page analysis (service/analysis/), None when ADMATCH_ANALYSIS_ENABLED is false: offer pages
+    # to ``analysis`` (never blocks), read what workers learned of them from ``profiles``.
+    analysis: AnalysisQueue | None = None
+    profiles: ProfileStore | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

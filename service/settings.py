@@ -69,10 +69,29 @@ class Settings(BaseSettings):
     @property
     def ledger_archive_root(self) -> Path:
         return self.ledger_archive_dir if self.ledger_archive_dir is not None else self.data_dir / "ledger-archive"
+    # Pages understood in the background (service/analysis/): queued by every serving process,
+    # encoded by `admatch analyzer` workers, their profiles read back by every serving process.
+    analysis_enabled: bool = Field(
+        default=True, description="queue pages for the analyzer workers and read their page profiles")
+    analysis_queue_max: int = Field(
+        default=10_000, ge=1,
+        description="longest the analysis queue may grow; pages offered beyond are dropped (and counted)")
+    analysis_dedupe_seconds: float = Field(
+        default=3600, gt=0, description="a page queued or analysed within this long is not queued again")
+    analysis_claim_idle_seconds: float = Field(
+        default=60, gt=0,
+        description="a page a worker read this long ago without finishing (it died) is taken over by another")
+    profile_ttl_seconds: float | None = Field(
+        default=None, gt=0, description="how long a page profile is kept; unset: PAGE_CACHE_TTL_SECONDS x 24")
 
     @property
     def index_root(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+    @property
+    def profile_ttl(self) -> float:
+        """Seconds a page profile is kept (PROFILE_TTL_SECONDS, else a day at the default page cache TTL)."""
+        return self.profile_ttl_seconds if self.profile_ttl_seconds is not None else self.page_cache_ttl_seconds * 24
 
     @model_validator(mode="after")
     def _check(self) -> Self:

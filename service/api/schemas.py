@@ -326,6 +326,12 @@ class MatchResponse(BaseModel):
     debug: dict[str, Any] | None = Field(default=None, description="with ?explain=1 only")
 
 
+class AnalysisBacklog(BaseModel):
+    length: int = Field(description="pages in the analysis queue: waiting, or being analysed")
+    pending: int = Field(description="pages a worker has read and not finished")
+    consumers: int = Field(description="analyzer workers seen in the last 30 s")
+
+
 class IndexStatus(BaseModel):
     loaded: bool
     version: str | None
@@ -336,6 +342,8 @@ class IndexStatus(BaseModel):
     live_changes: int = Field(default=0, description="ads created, changed or removed since this "
                               "version was built, served from the change log until the next build")
     change_log_position: str | None = None
+    analysis: AnalysisBacklog | None = Field(
+        default=None, description="the page-analysis queue (null: analysis disabled or Redis not answering)")
 
 
 class ErrorOut(BaseModel):

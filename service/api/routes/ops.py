@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from matching.categories import load_taxonomy
 from service.api.routes import ctx
-from service.api.schemas import IndexStatus
+from service.api.schemas import AnalysisBacklog, IndexStatus
 from service.auth import Admin, metrics_reader
 
 router = APIRouter(tags=["ops"])
@@ -38,15 +39,19 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-def index_status(request: Request) -> IndexStatus:
-    holder = ctx(request).index
+async def index_status(request: Request) -> IndexStatus:
+    c = ctx(request)
+    holder = c.index
+    backlog = await c.analysis.backlog() if c.analysis is not None else None
+    analysis = AnalysisBacklog(**dataclasses.asdict(backlog)) if backlog is not None else None
     snap = holder.snapshot
     if snap is None:
-        return IndexStatus(loaded=False, version=None, ad_count=0, built_at=None)
+        return IndexStatus(loaded=False, version=None, ad_count=0, built_at=None, analysis=analysis)
     m = snap.manifest
     return IndexStatus(loaded=True, version=m.version, ad_count=m.ad_count, built_at=m.built_at,
                        dense_dim=m.dense_dim, faiss_index=m.faiss_index,
-                       live_changes=holder.live_changes, change_log_position=holder.position)
+                       live_changes=holder.live_changes, change_log_position=holder.position,
+                       analysis=analysis)
 
 
 @router.get("/v1/categories", summary="The IAB Content Taxonomy 3.1 nodes admatch classifies into")
@@ -55,15 +60,16 @@ async def categories() -> list[dict[str, Any]]:
              "sensitive": c.sensitive} for c in load_taxonomy()]
 
 
-@router.get("/v1/index/status", summary="The serving index: version, ad count, build time")
+@router.get("/v1/index/status", summary="The serving index (version, ad count, build time) and the "
+            "page-analysis backlog")
 async def get_index_status(request: Request) -> IndexStatus:
-    return index_status(request)
+    return await index_status(request)
 
 
 @router.post("/v1/index/reload", summary="Load the newest published index now (admin)")
 async def reload_index(request: Request, _: Admin) -> IndexStatus:
     await ctx(request).index.refresh()
-    return index_status(request)
+    return await index_status(request)
 
 
 @router.get("/metrics", summary="Prometheus metrics of this process (admin or metrics key)",
