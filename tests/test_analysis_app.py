@@ -13,6 +13,7 @@ from matching.analyze import make_page
 from service.app import create_app
 from service.settings import Settings
 from service.store import keys
+from tests.conftest import ADMIN_KEY
 from tests.helpers import REALTY_PAGE, wait_for
 from tests.servers import admatch
 
@@ -51,7 +52,7 @@ def test_status_and_metrics_show_the_backlog(client: TestClient, clean_redis: re
     clean_redis.xreadgroup(keys.ANALYSIS_GROUP, "w1", {keys.ANALYSIS_QUEUE: ">"}, count=1)
     status = client.get("/v1/index/status").json()
     assert status["analysis"] == {"length": 3, "pending": 1, "consumers": 1}
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).text
     assert "admatch_analysis_backlog_pages 3.0" in text
     assert "admatch_analysis_pending_pages 1.0" in text
     assert "admatch_analysis_offered_total" in text
