@@ -45,6 +45,15 @@ class UniversalSentenceEncoder:
         self._model: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (``encode`` will not pause to load it)."""
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the model now (about 1 s; call it off the event loop)."""
+        self._loaded()
+
     def _loaded(self) -> Any:
         with self._lock:
             if self._model is None:

@@ -19,10 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
-from matching.encoder import default_encoder
+from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
 from service.analysis.serving import start_analysis
+from service.analysis.understanding import PageUnderstanding
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
@@ -81,6 +82,16 @@ async def flush_impressions(billing: Billing, interval: float) -> None:
             await billing.flush()
         except Exception:  # kept for the next round (Billing.flush)
             log.exception("impression flush failed")
+
+
+async def load_encoder(encoder: SentenceEncoder) -> None:
+    """Load the sentence encoder in a thread (about 1 s), so no request waits for it."""
+    load = getattr(encoder, "load", None)
+    if load is not None:
+        try:
+            await asyncio.to_thread(load)
+        except Exception:  # encoded on first use instead (uploads), or queued (pages)
+            log.exception("could not load the sentence encoder")
 
 
 def serving_threads() -> None:
@@ -150,6 +161,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if analysis is not None:
             ctx.analysis, ctx.profiles = analysis.queue, analysis.profiles
             ctx.tasks.append(analysis.task)
+            if vectors is not None:  # pages ranked with their vectors once known
+                ctx.understanding = PageUnderstanding(analysis.queue, analysis.profiles, vectors.encoder,
+                                                      inline_chars=settings.inline_analysis_chars,
+                                                      tracked=settings.page_cache_size)
+        if vectors is not None:  # loaded off the event loop: until then short pages are queued too
+            ctx.tasks.append(asyncio.create_task(load_encoder(vectors.encoder), name="encoder-load"))
         app.state.ctx = ctx
         try:
             yield

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from service.analysis.profiles import ProfileStore
 from service.analysis.queue import AnalysisQueue
+from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
 from service.serving.ad_vectors import AdVectors
@@ -39,4 +40,6 @@ class AppContext:
     # to ``analysis`` (never blocks), read what workers learned of them from ``profiles``.
     analysis: AnalysisQueue | None = None
     profiles: ProfileStore | None = None
+    # Page vectors for the request path (profiles, short pages inline); None without analysis or encoder.
+    understanding: PageUnderstanding | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

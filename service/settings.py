@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     analysis_claim_idle_seconds: float = Field(
         default=60, gt=0,
         description="a page a worker read this long ago without finishing (it died) is taken over by another")
+    inline_analysis_chars: int = Field(
+        default=160, ge=0,
+        description="pages of at most this many characters (title + text) are encoded in the request "
+                    "itself, a few ms, instead of waiting for a worker; 0: never")
     profile_ttl_seconds: float | None = Field(
         default=None, gt=0, description="how long a page profile is kept; unset: PAGE_CACHE_TTL_SECONDS x 24")
 

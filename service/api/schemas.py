@@ -322,6 +322,10 @@ class MatchResponse(BaseModel):
     publisher_id: str
     index_version: str | None
     page_categories: list[PageCategory] = Field(default_factory=list)
+    page_analysed: bool = Field(
+        default=False,
+        description="ranked with the page's sentence-encoder vector (false: the first view, lexical "
+                    "signals only; the page is analysed in the background and later requests use it)")
     ads: list[MatchedAd]
     debug: dict[str, Any] | None = Field(default=None, description="with ?explain=1 only")
 

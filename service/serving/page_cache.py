@@ -25,7 +25,7 @@ from matching.types import Ad, Candidate, Signals
 
 log = logging.getLogger(__name__)
 # The entry format is part of the key, so a rolling upgrade never reads another format's entries.
-FORMAT = 3
+FORMAT = 4
 PREFIX = f"am:pc{FORMAT}:"
 
 
@@ -39,17 +39,19 @@ def page_key(*, url: str | None, title: str | None, text: str | None, html: str 
 
 @dataclass(frozen=True, slots=True)
 class PageResult:
-    """A page's relevance ranking against one index version, and its categories."""
+    """A page's relevance ranking against one index version, and its categories; ``analysed``
+    when it was ranked with the page's sentence-encoder vector (else it is the first view)."""
 
     candidates: list[Candidate]
     categories: list[tuple[Category, float]]
+    analysed: bool = False
 
 
 def _encode(res: PageResult) -> str:
     return json.dumps({
         "c": [[c.ad.id, c.score, dataclasses.asdict(c.signals), list(c.matched_keywords), list(c.match_types)]
               for c in res.candidates],
-        "k": [[cat.id, score] for cat, score in res.categories]}, ensure_ascii=False)
+        "k": [[cat.id, score] for cat, score in res.categories], "a": res.analysed}, ensure_ascii=False)
 
 
 def _decode(raw: str | bytes, ads: Mapping[str, Ad]) -> PageResult | None:
@@ -62,7 +64,7 @@ def _decode(raw: str | bytes, ads: Mapping[str, Ad]) -> PageResult | None:
         out.append(Candidate(ad=ad, score=score, signals=Signals(**signals), matched_keywords=tuple(matched),
                              match_types=tuple(types)))
     taxonomy = load_taxonomy()
-    return PageResult(out, [(taxonomy[cid], score) for cid, score in data["k"]])
+    return PageResult(out, [(taxonomy[cid], score) for cid, score in data["k"]], bool(data["a"]))
 
 
 class PageCache:
