@@ -64,8 +64,8 @@ class Blend:
 # The first view of a page (lexical signals only) and an analysed page (the semantic signal too).
 FIRST_VIEW = Blend(keyword=0.176, tfidf=0.079, dense=0.097, coarse=0.134, char=0.109, category=0.405,
                    neighbours=0.75)
-ANALYSED = Blend(keyword=0.067, tfidf=0.011, dense=0.029, coarse=0.157, char=0.008, category=0.306,
-                 semantic=0.422, neighbours=0.8)
+ANALYSED = Blend(keyword=0.068, tfidf=0.012, dense=0.029, coarse=0.157, char=0.008, category=0.307,
+                 semantic=0.419, neighbours=0.75)
 
 
 @dataclass(frozen=True, slots=True)

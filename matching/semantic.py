@@ -1,10 +1,11 @@
 """Semantic evidence: pages and ads as sentence-encoder vectors (:mod:`matching.encoder`).
 
 - A page is read as *passages*: its title and body packed at sentence ends into pieces of at most
-  :data:`PASSAGE_CHARS` characters, the first :data:`MAX_PASSAGES` of them (4,096 characters:
+  :data:`PASSAGE_CHARS` characters, the first :data:`MAX_PASSAGES` of them (2,048 characters:
   the encoder averages over tokens, so one vector over a whole long article blurs it, and
   measured on the evaluation pages the mean of the passages' vectors ranked better than one vector
-  of the whole text or of its first 512 characters). Its vector is that mean, L2-normalised.
+  of the whole text or of its first 512 characters; 8 passages ranked as well as 16 or all of
+  them at half the encoding cost). Its vector is that mean, L2-normalised.
 - An ad is read as its title followed by its keywords (:func:`ad_text`), one text, normalised like
   pages. Encoding each keyword alone and pooling the vectors, or the keywords without the title,
   ranked no better in the blend (docs/relevance.md).
@@ -37,7 +38,7 @@ from matching.text import normalize
 from matching.types import Ad, Page
 
 PASSAGE_CHARS = 256
-MAX_PASSAGES = 16
+MAX_PASSAGES = 8
 # Above this many ads the space is the catalog's leading principal components (see the module).
 REDUCED_DIM = 128
 BASELINE_SEEDS = 12  # seed terms per topic read for the baseline (an ad's keyword count)
