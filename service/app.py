@@ -12,7 +12,6 @@ from typing import Any, cast
 
 import faiss
 import redis.asyncio as aioredis
-import redis.asyncio.cluster as aiocluster
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,6 +25,9 @@ from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
 from service.context import AppContext
 from service.errors import AdmatchError
+from service.resilience.backoff import LoopHealth
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.redis_guard import Timeouts, breaker_for, close_client, open_client
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -47,10 +49,11 @@ Send keys as `Authorization: Bearer <key>`. Money is integer fen (分).
 """
 
 
-def open_redis(url: str, cluster: bool) -> aioredis.Redis:
-    if cluster:
-        return aiocluster.RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+def open_redis(url: str, cluster: bool, timeouts: Timeouts | None = None,
+               breaker: CircuitBreaker | None = None) -> aioredis.Redis:
+    """A client for ``url``: bounded by ``timeouts`` (default: those of command-line tools) and,
+    given a ``breaker``, failing fast while Redis is unavailable (service/resilience/redis_guard.py)."""
+    return open_client(url, cluster=cluster, timeouts=timeouts or Timeouts.batch(), breaker=breaker)
 
 
 async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
@@ -64,13 +67,18 @@ async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
 
 
 async def flush_impressions(billing: Billing, interval: float) -> None:
-    """Write this process's gathered impression counts every ``interval`` seconds."""
+    """Write this process's gathered impression counts every ``interval`` seconds; counts that
+    could not be written (Redis away) are kept for the next round (Billing.flush)."""
+    health = LoopHealth("impression flush", interval, log)
+    delay = interval
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(delay)
         try:
             await billing.flush()
-        except Exception:  # kept for the next round (Billing.flush)
-            log.exception("impression flush failed")
+        except Exception as e:
+            delay = health.failed(e)
+        else:
+            delay = health.ok()
 
 
 def serving_threads() -> None:
@@ -111,7 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                     settings.embedded_appendfsync)
         else:
             url = settings.redis_url
-        r = open_redis(url, settings.redis_cluster)
+        breaker = breaker_for(settings)
+        r = open_redis(url, settings.redis_cluster, Timeouts.serving(settings), breaker)
         await r.ping()
         catalog = CatalogStore(r)
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
@@ -142,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await billing.flush()  # the last impressions counted in this process
             except Exception:
                 log.exception("could not write the last impression counts")
-            await r.aclose()
+            await close_client(r)
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)
 

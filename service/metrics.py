@@ -11,3 +11,5 @@ MATCH_EMPTY = Counter("admatch_match_empty_total", "match requests that returned
 CLICKS = Counter("admatch_clicks_total", "click decisions", ["reason"])
 CHARGED_FEN = Counter("admatch_charged_fen_total", "fen charged for valid clicks")
 ERRORS = Counter("admatch_http_errors_total", "error responses, by HTTP status and error code", ["status", "error"])
+REDIS_CIRCUIT_OPENED = Counter("admatch_redis_circuit_opened_total",
+                               "times Redis stopped answering and the circuit breaker opened")

@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
 
+    # Resilience: bounded Redis (service/resilience/)
+    redis_connect_timeout_ms: int = Field(default=250, ge=1, le=60_000,
+                                          description="how long opening a Redis connection may take")
+    redis_timeout_ms: int = Field(default=500, ge=1, le=60_000,
+                                  description="how long one Redis call may take, opening a connection included")
+    redis_breaker_failures: int = Field(
+        default=3, ge=1, le=1000,
+        description="consecutive Redis connection failures that open the circuit (a timeout opens it at once)")
+    redis_breaker_reset_ms: int = Field(default=1000, ge=10, le=600_000,
+                                        description="how long the circuit stays open before a probe (a PING)")
+
     @property
     def index_root(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"
