@@ -22,12 +22,14 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
+from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
 from service.context import AppContext
-from service.errors import AdmatchError
+from service.errors import AdmatchError, Unavailable
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker
-from service.resilience.redis_guard import Timeouts, breaker_for, close_client, open_client
+from service.resilience.redis_guard import STORE_DOWN, Timeouts, breaker_for, close_client, open_client
+from service.resilience.spool import ClickSpool
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -133,15 +135,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
+        ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
+        limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
+
+        def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
+            return ClickJob(pending).run(billing, limits)
+
         await holder.refresh()
         await feed.sync()
         # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
         # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
-        if billing.buffered:
-            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds),
-                                                 name="impression-flush"))
+        # Unbuffered (flush interval 0), the loop writes what a request could not (Redis away).
+        ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0),
+                                          name="impression-flush"),
+                      asyncio.create_task(ctx.spool.run(decide), name="click-spool")]
         app.state.ctx = ctx
         try:
             yield
@@ -149,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stop_tasks(ctx.tasks, STOP_GRACE_S)
             try:
                 await billing.flush()  # the last impressions counted in this process
+            except STORE_DOWN as e:
+                log.warning("the last impression counts of this process are lost: Redis unavailable (%s)", e)
             except Exception:
                 log.exception("could not write the last impression counts")
             await close_client(r)
@@ -196,6 +207,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             fields.append({"field": field, "message": msg})
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return _error({"error": "invalid_request", "detail": detail, "fields": fields}, 422)
+
+    @app.exception_handler(STORE_DOWN[0])
+    @app.exception_handler(STORE_DOWN[1])
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        err = Unavailable("Redis, where the catalog and the accounts live, is unavailable; this request "
+                          "needs it. Matches and click redirects keep working; retry in a few seconds")
+        return _error(err.body(), err.status, headers={"Retry-After": "2"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -10,6 +10,8 @@ import redis.asyncio as aioredis
 
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.spool import ClickSpool
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -32,3 +34,5 @@ class AppContext:
     page_cache: PageCache
     feed: CatalogFeed | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
+    spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them

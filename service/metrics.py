@@ -13,3 +13,5 @@ CHARGED_FEN = Counter("admatch_charged_fen_total", "fen charged for valid clicks
 ERRORS = Counter("admatch_http_errors_total", "error responses, by HTTP status and error code", ["status", "error"])
 REDIS_CIRCUIT_OPENED = Counter("admatch_redis_circuit_opened_total",
                                "times Redis stopped answering and the circuit breaker opened")
+CLICKS_SPOOLED = Counter("admatch_clicks_spooled_total",
+                         "clicks redirected while Redis was unavailable, kept on disk to be decided later")

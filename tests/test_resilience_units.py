@@ -1,16 +1,24 @@
 """Pure parts of the resilience layer: the circuit breaker's state machine, the loops' back-off and
-logging (no Redis)."""
+logging, the click spool's files (no Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import stat
+from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from matching.click_rules import InvalidReason
+from service.billing.click_flow import PendingClick
+from service.billing.clicks import ClickClaim
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker, State
 from service.resilience.redis_guard import CircuitOpen
+from service.resilience.spool import ClickSpool
 
 
 class FakeClock:
@@ -105,3 +113,78 @@ def test_a_loop_failing_for_another_reason_logs_its_traceback_once(caplog: pytes
         health.failed(CircuitOpen("down"))
     assert len(caplog.records) == 2
     assert caplog.records[0].exc_info is not None and caplog.records[1].exc_info is None
+
+
+def claim(imp: str = "imp-1") -> ClickClaim:
+    return ClickClaim(imp=imp, ad="ad-1", cmp="cmp-1", adv="adv-1", pub="pub-1", price=37, issued=1_000.5,
+                      url="https://example.com/落地页", user="u-1")
+
+
+def test_a_pending_click_survives_its_json_form() -> None:
+    """What the spool writes reads back equal, reason and clients included."""
+    p = PendingClick(claim=claim(), at=1_002.25, reason=InvalidReason.BOT, clients=("ip:10.0.0.1",))
+    assert PendingClick.from_json(p.to_json()) == p
+    q = PendingClick(claim=claim(), at=1_002.25, reason=None)
+    assert PendingClick.from_json(q.to_json()) == q
+
+
+def test_spooled_clicks_are_private_files_drained_in_order(tmp_path: Path) -> None:
+    """Each click is a 0600 file in a 0700 directory; a drain decides them oldest first and removes them."""
+    spool = ClickSpool(tmp_path / "spool")
+    clicks = [PendingClick(claim=claim(f"imp-{i}"), at=1_000.0 + i, reason=None) for i in range(3)]
+
+    async def go() -> list[str]:
+        for c in clicks:
+            assert await spool.put(c)
+        decided: list[str] = []
+
+        async def decide(c: PendingClick) -> None:
+            decided.append(c.claim.imp)
+        assert await spool.drain(decide) == 3
+        return decided
+
+    async def put_only() -> None:
+        assert await spool.put(clicks[0])
+
+    asyncio.run(put_only())
+    [f] = spool.files()
+    assert stat.S_IMODE(os.stat(f).st_mode) == 0o600 and stat.S_IMODE(os.stat(spool.dir).st_mode) == 0o700
+    f.unlink()
+    assert asyncio.run(go()) == ["imp-0", "imp-1", "imp-2"]
+    assert spool.count() == 0
+
+
+def test_a_failed_decision_keeps_that_click_and_the_later_ones(tmp_path: Path) -> None:
+    """When deciding fails the drain stops, and the undecided clicks stay for the next drain."""
+    spool = ClickSpool(tmp_path / "spool")
+
+    async def go() -> None:
+        for i in range(3):
+            await spool.put(PendingClick(claim=claim(f"imp-{i}"), at=1_000.0 + i, reason=None))
+        seen: list[str] = []
+
+        async def decide(c: PendingClick) -> None:
+            if c.claim.imp == "imp-1":
+                raise CircuitOpen("Redis away")
+            seen.append(c.claim.imp)
+        with pytest.raises(CircuitOpen):
+            await spool.drain(decide)
+        assert seen == ["imp-0"]
+    asyncio.run(go())
+    assert [f.name.split("-", 1)[1] for f in spool.files()] == ["imp-1.json", "imp-2.json"]
+
+
+def test_an_unreadable_spool_file_is_set_aside(tmp_path: Path) -> None:
+    """A damaged file is moved to rejected/ and does not stop the drain."""
+    spool = ClickSpool(tmp_path / "spool")
+    (spool.dir / "00000000000000000001-bad.json").write_text("{not json")
+
+    async def go() -> int:
+        await spool.put(PendingClick(claim=claim(), at=1_001.0, reason=None))
+
+        async def decide(c: PendingClick) -> None:
+            return None
+        return await spool.drain(decide)
+    assert asyncio.run(go()) == 1
+    assert [p.name for p in (spool.dir / "rejected").iterdir()] == ["00000000000000000001-bad.json"]
+    assert spool.count() == 0
