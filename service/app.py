@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from matching.matcher import MatchConfig
 from service import metrics
+from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.click_flow import ClickJob, PendingClick, RateLimits
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)
 
     app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
@@ -220,7 +222,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that do not decode
             return _error({"error": "invalid_request", "detail": _NOT_JSON,
                            "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, 422)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error")
         return _error({"error": code, "detail": str(exc.detail)}, exc.status_code,
                       headers=getattr(exc, "headers", None))
 

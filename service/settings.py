@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
 
-    # Resilience: bounded Redis, degraded mode (service/resilience/)
+    # Resilience: bounded Redis, degraded mode, request bodies (service/resilience/, service/api/body_limit.py)
     redis_connect_timeout_ms: int = Field(default=250, ge=1, le=60_000,
                                           description="how long opening a Redis connection may take")
     redis_timeout_ms: int = Field(default=500, ge=1, le=60_000,
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         description="consecutive Redis connection failures that open the circuit (a timeout opens it at once)")
     redis_breaker_reset_ms: int = Field(default=1000, ge=10, le=600_000,
                                         description="how long the circuit stays open before a probe (a PING)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024,
+                                description="largest request body accepted where no route limit applies")
+    max_csv_bytes: int = Field(default=20 * 1_048_576, ge=1_024, description="largest CSV upload accepted")
 
     @property
     def spool_dir(self) -> Path:
