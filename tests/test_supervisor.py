@@ -123,7 +123,7 @@ def valkey_pid_or_none(redis_dir: Path) -> int | None:
 
 
 def test_admatch_serve_restarts_its_killed_embedded_server(tmp_path: Path) -> None:
-    """A real `admatch serve` with no Redis URL has its killed embedded server back, with its data, on the same URL."""
+    """A real `admatch serve` with no Redis URL has its killed embedded server back, with its data, on the same URL, and stops it when it stops."""
     data = tmp_path / "data"
     with served({"ADMATCH_DATA_DIR": str(data), "ADMATCH_REDIS_BREAKER_RESET_MS": "100"}) as (base, _proc), \
             httpx.Client(base_url=base, timeout=10) as http:
@@ -140,3 +140,6 @@ def test_admatch_serve_restarts_its_killed_embedded_server(tmp_path: Path) -> No
         r = redis.Redis.from_url(url)
         assert r.get("am:kept") == b"yes"
         r.close()
+        restarted = valkey_pid(data / "redis")
+    # stopped (SIGTERM) with its server: none is left behind for the next start to attach to unsupervised
+    wait_for(lambda: not Path(f"/proc/{restarted}").exists(), "the embedded server outlived admatch serve", timeout=10)
