@@ -24,6 +24,9 @@ from service.settings import Settings
 from service.store.catalog import CatalogStore
 
 ADMIN_KEY = "test-admin-key"
+# The apps under test share one process and two cores with index builds and other apps, so a
+# Redis command gets 2 s instead of production's 500 ms; the outage tests set their own limits.
+TEST_REDIS_TIMEOUT_MS = 2000
 
 
 def start_valkey(make: Callable[[], ValkeyServer], attempts: int = 5) -> ValkeyServer:
@@ -67,7 +70,8 @@ def clean_redis(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def settings(redis_url: str, clean_redis: redis.Redis, tmp_path: Path) -> Settings:
     return Settings(redis_url=redis_url, data_dir=tmp_path / "data", admin_key=ADMIN_KEY,
-                    index_poll_seconds=0.2, _env_file=None)  # type: ignore[call-arg]
+                    index_poll_seconds=0.2, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
+                    _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages, load_demo
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
-from tests.conftest import ADMIN_KEY, auth
+from tests.conftest import ADMIN_KEY, TEST_REDIS_TIMEOUT_MS, auth
 from tests.helpers import (
     ADMIN,
     REALTY_AD,
@@ -363,7 +363,8 @@ def demo(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
     r = redis.Redis.from_url(url)
     r.flushdb()
     settings = Settings(redis_url=url, data_dir=Path(tmp_path_factory.mktemp("demo")), admin_key=SecretStr(ADMIN_KEY),
-                        index_poll_seconds=0.2, _env_file=None)  # type: ignore[call-arg]
+                        index_poll_seconds=0.2, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
+                        _env_file=None)  # type: ignore[call-arg]
 
     async def prepare(store: CatalogStore) -> None:
         await load_demo(store)

@@ -33,7 +33,7 @@ from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
 from service.store.records import Status
-from tests.conftest import ADMIN_KEY, auth
+from tests.conftest import ADMIN_KEY, TEST_REDIS_TIMEOUT_MS, auth
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                          "Chrome/124.0 Safari/537.36"}
@@ -88,7 +88,8 @@ def index_dir(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def base_settings(redis_url: str, data_dir: Path, index_dir: Path, **changes: Any) -> Settings:
     return Settings(redis_url=redis_url, data_dir=data_dir, index_dir=index_dir, admin_key=ADMIN_KEY,
-                    index_poll_seconds=0.2, _env_file=None, **changes)  # type: ignore[call-arg]
+                    index_poll_seconds=0.2, _env_file=None,
+                    **{"redis_timeout_ms": TEST_REDIS_TIMEOUT_MS, **changes})  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="module")

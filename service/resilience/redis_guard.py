@@ -17,6 +17,8 @@ on Python 3.11 that one sends through ``asyncio.wait_for``, which swallows a tas
 when the send completes at the same moment (in a stress test a third of cancelled commands
 carried on), so the app's background loops would not stop at shutdown. A timed-out call is
 cancelled inside redis-py, which then drops its connection (``tests/test_redis_client.py``).
+The limit is :func:`service.resilience.deadline.deadline`: a stall of this process's own event
+loop (CPU work, a GC pause, a busy machine) is not counted against Redis.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service import metrics
 from service.resilience.breaker import CircuitBreaker, State
+from service.resilience.deadline import deadline
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,7 +116,7 @@ class _Guard:
     async def _attempt(self, call: Callable[[], Awaitable[T]], probe: bool = False) -> T:
         b = self.breaker
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with deadline(self.timeout_s):
                 result = await call()
         except TimeoutError:  # asyncio's: the whole call took too long
             ms = (self.timeout_s or 0) * 1000
