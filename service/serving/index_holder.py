@@ -54,6 +54,14 @@ class Snapshot:
             ads = {ad.id: ad for ad in base.catalog.ads}
         return cls(manifest, matcher, ads, serving_id or manifest.version)
 
+    @property
+    def semantic(self) -> bool:
+        """Whether this snapshot ranks a page with its sentence-encoder vector: its version holds
+        semantic rows, of the encoder this process encodes pages with (rows of another encoder are
+        dropped at load), as :meth:`matching.matcher.Matcher.rank` requires to use a page's vector."""
+        base = self.matcher.base if isinstance(self.matcher, LiveMatcher) else self.matcher
+        return base.catalog.ad_semantic is not None
+
 
 def settle_heap() -> None:
     """Move everything alive now (above all a freshly loaded index: millions of objects at 1M ads)

@@ -42,14 +42,15 @@ class Placement:
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
                    blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None) -> PageResult:
     """The ``n`` most relevant servable ads and the page's categories, from the page cache when
-    the page was seen before. With ``understanding``, a page is ranked with its sentence-encoder
-    vector once one is known (:mod:`service.analysis.understanding`) and offered to the analysis
-    queue while it is not."""
+    the page was seen before. With ``understanding`` and a snapshot that ranks with vectors
+    (:attr:`Snapshot.semantic`), a page is ranked with its sentence-encoder vector once one is known
+    (:mod:`service.analysis.understanding`) and offered to the analysis queue while it is not;
+    otherwise every page gets its first view (``analysed`` false)."""
     def allowed(ad: Ad) -> bool:
         return blocked.allows(ad.id, ad.campaign_id)
 
     version = snap.serving_id
-    u = understanding if key else None
+    u = understanding if key and snap.semantic else None  # a vector the index cannot use is no analysis
     res = await cache.get(version, key, snap.ads_by_id) if key else None
     terms = None
     vector = None
