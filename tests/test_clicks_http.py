@@ -381,13 +381,24 @@ def test_reports_refuse_the_wrong_kind_of_key(fast_client, world):
     {"granularity": "week"},
     {"format": "xml"},
     {"from": "2023-01-01", "to": "2024-01-01"},
-], ids=["from-after-to", "bad-month", "bad-date", "week", "xml", "over-92-days"])
+    {"from": "9999-12-31", "to": "9999-12-31"},
+    {"to": "0001-01-03"},
+], ids=["from-after-to", "bad-month", "bad-date", "week", "xml", "over-92-days", "last-date", "first-date"])
 def test_bad_report_parameters_get_a_4xx_json_error(fast_client, params):
     """Report parameters that make no sense are refused with a 4xx JSON error naming the problem."""
     r = fast_client.get("/v1/reports/campaigns/any", params=params, headers=auth(ADMIN_KEY))
     assert 400 <= r.status_code < 500
     body = r.json()
     assert body["error"] == "invalid_request" and body["detail"]
+
+
+@pytest.mark.parametrize("params", [{"from": "2999-12-30", "to": "2999-12-31"}, {"to": "2000-01-01"}],
+                         ids=["last-days", "first-day"])
+def test_reports_at_the_edges_of_the_date_range_answer(fast_client, params):
+    """Reports on the first and last days the range allows answer 200, in JSON and CSV."""
+    for fmt in ("json", "csv"):
+        r = fast_client.get("/v1/reports/campaigns/any", params={**params, "format": fmt}, headers=auth(ADMIN_KEY))
+        assert r.status_code == 200, r.text
 
 
 def test_admin_raises_a_publishers_floor_and_the_auction_charges_it(fast_client, world):

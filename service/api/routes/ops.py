@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from matching.categories import load_taxonomy
+from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import IndexStatus
+from service.api.schemas import CategoryOut, Health, IndexStatus, Readiness
 from service.auth import Admin
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
-@router.get("/readyz", summary="Readiness: index loaded and Redis reachable",
-            responses={503: {"description": "not ready", "content": {"application/json": {"example": {
-                "status": "not_ready", "index_loaded": False, "redis": True}}}}})
+@router.get("/readyz", summary="Readiness: index loaded and Redis reachable", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "not ready", "content": {"application/json": {
+                "example": {"status": "not_ready", "index_loaded": False, "redis": True}}}}})
 async def readyz(request: Request) -> JSONResponse:
     c = ctx(request)
     try:
@@ -50,9 +49,9 @@ def index_status(request: Request) -> IndexStatus:
 
 
 @router.get("/v1/categories", summary="The IAB Content Taxonomy 3.1 nodes admatch classifies into")
-async def categories() -> list[dict[str, Any]]:
-    return [{"id": c.id, "name": c.name, "name_zh": c.name_zh, "tier": c.tier, "parent": c.parent,
-             "sensitive": c.sensitive} for c in load_taxonomy()]
+async def categories() -> list[CategoryOut]:
+    return [CategoryOut(id=c.id, name=c.name, name_zh=c.name_zh, tier=c.tier, parent=c.parent,
+                        sensitive=c.sensitive) for c in load_taxonomy()]
 
 
 @router.get("/v1/index/status", summary="The serving index: version, ad count, build time")
@@ -60,12 +59,14 @@ async def get_index_status(request: Request) -> IndexStatus:
     return index_status(request)
 
 
-@router.post("/v1/index/reload", summary="Load the newest published index now (admin)")
+@router.post("/v1/index/reload", summary="Load the newest published index now (admin)", responses=errors(401, 403))
 async def reload_index(request: Request, _: Admin) -> IndexStatus:
     await ctx(request).index.refresh()
     return index_status(request)
 
 
-@router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response,
+            responses={200: {"description": "Prometheus text format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
