@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from index import artifact
 from service.app import open_redis
 from service.billing import ledger
-from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
+from service.demo.guide import guide
+from service.demo.loader import DEMO_ADMIN_KEY, load_demo
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
@@ -98,6 +99,9 @@ def cmd_ledger_verify(_: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    own_admin_key = bool(os.environ.get("ADMATCH_ADMIN_KEY"))
+    # The server process reads its settings from the environment: the demo's admin key reaches it so.
+    os.environ.setdefault("ADMATCH_ADMIN_KEY", DEMO_ADMIN_KEY)
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
 
@@ -112,13 +116,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
-        body = json.dumps({"publisher_id": "demo-news", "slots": 3, "page": {
-            "title": "3G手机资费新政", "text": "运营商推出3G手机套餐，手机长话、市话、漫游一个价，流量更多。"}},
-            ensure_ascii=False)
-        print(f"\ndemo catalog loaded, index {m.version} with {m.ad_count} ads. Try:\n\n"
-              f"  curl -s http://{host}:{port}/v1/match -H 'Authorization: Bearer {DEMO_PUBLISHER_KEY}' "
-              f"-H 'Content-Type: application/json' -d '{body}'\n\n"
-              f"API docs: http://{host}:{port}/docs   (Ctrl-C stops the server)\n", flush=True)
+        print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key), flush=True)
         if not args.no_serve:
             _serve(s, url, host, port, 1)
 
