@@ -8,6 +8,7 @@ Each test flushes the database (``clean_redis``), creates its campaigns through
 from __future__ import annotations
 
 import asyncio
+import calendar
 import math
 import threading
 import time
@@ -16,7 +17,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
@@ -240,6 +243,20 @@ def test_total_budget_refuses_the_click_that_would_exceed_it(redis_url, clean_re
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("budget", ["daily", "total"])
+def test_clicks_reaching_the_budget_exactly_are_charged_and_one_fen_more_is_refused(redis_url, clean_redis, budget):
+    """Spend may reach a daily or total budget of 200 fen exactly (150 + 50 charged); a 1-fen click after that is refused."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(**{budget: 200})
+            now = time.time()
+            got = [(await e.billing.decide_click(claim(p), None, now)).reason for p in (150, 50, 1)]
+            assert got == ["valid", "valid", "budget_exhausted"]
+            assert await e.spend() == 200
+            assert int(await e.r.get(keys.spend_day(CMP, e.billing.clock.day(now)))) == 200
+    asyncio.run(go())
+
+
 def test_budget_policy_refuses_rather_than_charging_part(redis_url, clean_redis):
     """A click dearer than what is left is refused whole; a click that fits exactly is charged to the last fen."""
     async def go() -> None:
@@ -451,6 +468,60 @@ def test_buffered_impressions_count_for_caps_at_once_and_reach_redis_on_flush(re
             assert (await billing.budget_states([CMP], now, "reader-1"))[CMP].user_impressions_today == 2
             assert await e.r.sismember(keys.publisher_campaigns(PUB), CMP)
     asyncio.run(go())
+
+
+# ---- the billing day in Asia/Shanghai, against arithmetic written here ---------------------------
+# Shanghai wall-clock times one second either side of local midnight (16:00 UTC), with the billing
+# day and hour they belong to.
+AROUND_MIDNIGHT = [
+    ((2026, 2, 28, 23, 59, 59), "20260228", "2026022823"),
+    ((2026, 3, 1, 0, 0, 0), "20260301", "2026030100"),
+    ((2026, 12, 31, 23, 59, 59), "20261231", "2026123123"),
+    ((2027, 1, 1, 0, 0, 1), "20270101", "2027010100"),
+]
+
+
+def shanghai_instant(wall: tuple[int, int, int, int, int, int]) -> float:
+    """Unix seconds of a Shanghai wall-clock time: UTC+8 all year (no DST since 1991), checked against zoneinfo."""
+    ts = float(calendar.timegm((*wall, 0, 0, 0)) - 8 * 3600)
+    assert datetime(*wall, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() == ts
+    assert datetime.fromtimestamp(ts, UTC) == datetime(*wall, tzinfo=UTC) - timedelta(hours=8)
+    return ts
+
+
+@pytest.mark.parametrize("wall,day,hour", AROUND_MIDNIGHT, ids=[d for _, d, _ in AROUND_MIDNIGHT])
+def test_billing_day_and_hour_are_shanghais_around_midnight(wall, day, hour):
+    """An instant a second either side of Shanghai midnight gets the Shanghai day and hour, not UTC's."""
+    ts = shanghai_instant(wall)
+    clock = Clock(TZ)
+    assert (clock.day(ts), clock.hour(ts)) == (day, hour)
+
+
+@pytest.mark.parametrize("wall,day,hour", AROUND_MIDNIGHT, ids=[d for _, d, _ in AROUND_MIDNIGHT])
+def test_a_click_around_shanghai_midnight_is_spent_and_reported_on_the_shanghai_day(redis_url, clean_redis,
+                                                                                     wall, day, hour):
+    """A click a second either side of Shanghai midnight counts in that Shanghai day's spend, hour and report row."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=1000)
+            ts = shanghai_instant(wall)
+            assert (await e.billing.decide_click(claim(70, issued=ts - 5), None, ts)).charged
+            assert int(await e.r.get(keys.spend_day(CMP, day)) or 0) == 70
+            assert (await e.r.hgetall(keys.stats(CMP, hour)))["spend"] == "70"
+            [entry] = await e.ledger()
+            assert (entry["day"], entry["hour"]) == (day, hour)
+            d = date(*wall[:3])
+            rows, _ = await reports.campaign_rows(e.r, CMP, d - timedelta(days=1), d + timedelta(days=1), "day")
+            assert [(r.period, r.spend_fen) for r in rows] == [(d.isoformat(), 70)]
+    asyncio.run(go())
+
+
+def test_the_apps_billing_clock_is_shanghais_by_default(client):
+    """The running app's billing clock puts an instant just after Shanghai midnight on the new Shanghai day."""
+    clock = client.app.state.ctx.billing.clock
+    for wall, day, hour in AROUND_MIDNIGHT:
+        ts = shanghai_instant(wall)
+        assert (clock.day(ts), clock.hour(ts)) == (day, hour)
 
 
 @given(ts=st.floats(min_value=0, max_value=4e9, allow_nan=False),

@@ -273,12 +273,19 @@ def test_rotated_keys_verify_old_tokens_and_sign_with_the_new_key(fast_client, r
             ClickSigner([OLD_KEY]).verify(new_token)
 
 
-def test_token_signed_with_an_unknown_key_is_refused(fast_client, world):
-    """A well-formed token signed with a key the service does not hold is a 400."""
+def test_valid_payload_signed_with_an_unknown_key_is_refused_and_nothing_recorded(fast_client, world, clean_redis):
+    """A fresh, valid click claim signed with a key the service does not hold gets a 400, and nothing is charged or recorded."""
     w = world(fast_client)
     claim = ClickSigner([OLD_KEY]).verify(token_of(w.one_ad()["click_url"]))
     stranger = ClickSigner(["not-our-key"]).sign(claim)
-    assert w.click(f"/v1/click/{stranger}").status_code == 400
+    r = w.click(f"/v1/click/{stranger}")
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_click_token")
+    assert clean_redis.xlen(keys.ledger(w.cmp_id)) == 0
+    t = w.totals()
+    assert (t["clicks"], t["invalid_total"], t["spend_fen"]) == (0, 0, 0)
+    genuine = ClickSigner([OLD_KEY]).sign(claim)  # control: the same claim signed with our key is charged
+    assert w.click(f"/v1/click/{genuine}").status_code == 302
+    assert ledger_reasons(clean_redis, w.cmp_id) == ["valid"]
 
 
 

@@ -83,18 +83,23 @@ def test_match_types_negatives_and_explanations(client: TestClient, world, build
 
 
 def test_category_targeting_and_sensitive_pages(client: TestClient, world, build_index) -> None:
-    """Targeted ads show only in their category; sensitive pages get only opted-in ads."""
+    """Targeted ads show in their category (or a subcategory) and only there; sensitive pages get the opted-in ad and no other."""
     w = world([
         {"title": "只投汽车", "keywords": ["楼盘", "首付"], "target_categories": ["1"]},
+        {"title": "只投房产", "keywords": ["楼盘", "首付"], "target_categories": ["441"]},
+        {"title": "只投买房", "keywords": ["楼盘", "首付"], "target_categories": ["451"]},
         {"title": "排除房产", "keywords": ["楼盘", "首付"], "exclude_categories": ["441"]},
         {"title": "普通", "keywords": ["楼盘", "首付", "房屋"]},
         {"title": "灾害可投", "keywords": ["楼盘", "房屋", "救援"], "allow_sensitive": True},
     ], build_index)
-    housing = {a["title"] for a in match(client, w, HOUSING)["ads"]}
-    assert "普通" in housing and "只投汽车" not in housing and "排除房产" not in housing
+    housing = match(client, w, HOUSING)
+    assert {"441", "451"} <= {c["id"] for c in housing["page_categories"]}  # precondition
+    shown = {a["title"] for a in housing["ads"]}
+    assert {"普通", "只投房产", "只投买房"} <= shown
+    assert "只投汽车" not in shown and "排除房产" not in shown
     quake = match(client, w, QUAKE)
     assert any(c["sensitive"] for c in quake["page_categories"])
-    assert {a["title"] for a in quake["ads"]} <= {"灾害可投"}
+    assert [a["title"] for a in quake["ads"]] == ["灾害可投"]
 
 
 def test_unknown_category_id_is_a_422_naming_the_field(client: TestClient, world, build_index) -> None:
