@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import dataclasses
 import math
 import threading
 import time
@@ -95,8 +96,8 @@ def test_valid_click_charges_the_price_once_and_appends_one_ledger_entry(redis_u
             assert (stats["click"], stats["spend"], stats[f"a:{AD}:spend"], stats[f"p:{PUB}:click"]) == \
                 ("1", "137", "137", "1")
             [entry] = await e.ledger()
-            assert (entry["imp"], entry["ad"], entry["pub"], entry["amount"], entry["reason"]) == \
-                (c.imp, AD, PUB, "137", "valid")
+            assert (entry["imp"], entry["ad"], entry["pub"], entry["amount"], entry["reason"], entry["ts"]) == \
+                (c.imp, AD, PUB, "137", "valid", str(int(now * 1000)))
     asyncio.run(go())
 
 
@@ -189,12 +190,14 @@ def test_rate_limit_per_user_key_across_ips(redis_url, clean_redis):
 
 
 def test_rate_limit_per_hour(redis_url, clean_redis):
-    """Clicks spread over minutes are still limited by the hourly limit."""
+    """Clicks spread over minutes are still limited by the hourly limit, per client and per hour."""
     async def go() -> None:
         async with env(redis_url) as e:
             start = math.floor(time.time() / 3600) * 3600 + 1.0
             hits = [await e.billing.over_rate_limit(["ip:10.0.2.1"], start + 60 * i, 100, 4) for i in range(6)]
             assert hits == [False, False, False, False, True, True]
+            assert not await e.billing.over_rate_limit(["ip:10.0.2.2"], start + 360, 100, 4)  # another IP
+            assert not await e.billing.over_rate_limit(["ip:10.0.2.1"], start + 3600, 100, 4)  # the next hour
     asyncio.run(go())
 
 
@@ -359,6 +362,40 @@ def test_ledger_verify_reports_a_tampered_counter(redis_url, clean_redis):
     asyncio.run(go())
 
 
+def test_ledger_verify_counts_every_campaign_and_reports_day_and_hour_counters_that_disagree(redis_url, clean_redis):
+    """verify sums the charges of every campaign and names a day counter and an hourly counter that differ from the ledger."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10_000)
+            await e.campaign("cmp2", total=10_000)
+            now = time.time()
+            await e.billing.decide_click(claim(100), None, now)
+            await e.billing.decide_click(claim(40, cid="cmp2"), None, now)
+            await e.billing.decide_click(claim(5, cid="cmp2"), InvalidReason.BOT, now)
+            v = await ledger.verify(e.r)
+            assert (v.ok, v.campaigns, v.entries, v.charged_fen) == (True, 2, 3, 140)
+            day, hour = e.billing.clock.day(now), e.billing.clock.hour(now)
+            await e.r.incrby(keys.spend_day("cmp2", day), 7)
+            await e.r.hincrby(keys.stats("cmp2", hour), "inv:bot", 1)
+            v = await ledger.verify(e.r)
+            assert v.mismatches == [f"campaign cmp2 day {day}: counter 47 fen, ledger 40 fen",
+                                    f"campaign cmp2 hour {hour} inv:bot: counter 2, ledger 1"]
+    asyncio.run(go())
+
+
+def test_a_charge_shows_in_this_process_budget_state_at_once(redis_url, clean_redis):
+    """After a charge, this process's next budget state has the new spend, though states are otherwise reused for a second."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=1000, total=1000)
+            now = time.time()
+            assert (await e.billing.budget_states([CMP], now, None))[CMP].spent_today_fen == 0
+            await e.billing.decide_click(claim(300), None, now)
+            state = (await e.billing.budget_states([CMP], now, None))[CMP]
+            assert (state.spent_today_fen, state.spent_total_fen) == (300, 300)
+    asyncio.run(go())
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prices=st.lists(st.integers(1, 500), min_size=1, max_size=40),
        total=st.integers(0, 5000), daily=st.one_of(st.none(), st.integers(0, 5000)))
@@ -431,6 +468,79 @@ def test_hourly_rows_add_up_to_the_daily_total(redis_url, clean_redis):
             assert [r.spend_fen for r in rows] == [40, 60]
             assert total.spend_fen == 100 and total.clicks == 2
     asyncio.run(go())
+
+
+def test_day_rows_add_up_impressions_and_invalid_clicks_over_hours(redis_url, clean_redis):
+    """A day row and the total sum impressions and invalid clicks of every hour, not just the last one."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            first = math.floor(time.time() / 86400) * 86400 + 3600.5  # two hours of one UTC+8 day
+            second = first + 3600
+            for ts, n in ((first, 3), (second, 4)):
+                await e.billing.record_impressions(PUB, [(AD, CMP)] * n, ts, None)
+                await e.billing.decide_click(claim(10, issued=ts - 5), InvalidReason.BOT, ts)
+            day = e.billing.clock.at(first).date()
+            assert e.billing.clock.at(second).date() == day  # precondition
+            rows, total = await reports.campaign_rows(e.r, CMP, day, day, "day")
+            assert [(r.impressions, r.invalid_clicks) for r in rows] == [(7, {"bot": 2})]
+            assert (total.period, total.impressions, total.invalid_clicks) == ("total", 7, {"bot": 2})
+    asyncio.run(go())
+
+
+def test_a_report_covers_its_days_and_no_other(redis_url, clean_redis):
+    """Clicks the day before from and the day after to are left out of the report from..to."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            noon = math.floor(time.time() / 86400) * 86400 + 4 * 3600.0  # 12:00 in Shanghai
+            for offset, price in ((-1, 1), (0, 10), (1, 20), (2, 300)):
+                ts = noon + offset * 86400
+                await e.billing.decide_click(claim(price, issued=ts - 5), None, ts)
+            start, end = e.billing.clock.at(noon).date(), e.billing.clock.at(noon + 86400).date()
+            rows, total = await reports.campaign_rows(e.r, CMP, start, end, "day")
+            assert [(r.period, r.spend_fen) for r in rows] == [(start.isoformat(), 10), (end.isoformat(), 20)]
+            assert total.spend_fen == 30
+    asyncio.run(go())
+
+
+def test_publisher_rows_by_day_across_campaigns(redis_url, clean_redis):
+    """A publisher's day rows sum its campaigns' impressions, clicks, invalid clicks and spend; hours with
+    impressions but no click count no click."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            await e.campaign("cmp2", total=10**6)
+            noon = math.floor(time.time() / 86400) * 86400 + 4 * 3600.0
+            tomorrow = noon + 86400
+            await e.billing.record_impressions(PUB, [(AD, CMP), (AD, "cmp2")], noon, None)  # no clicks this day
+            await e.billing.record_impressions(PUB, [(AD, CMP)] * 2, tomorrow, None)
+            await e.billing.decide_click(claim(30, issued=tomorrow - 5), None, tomorrow)
+            await e.billing.decide_click(claim(50, cid="cmp2", issued=tomorrow - 5), None, tomorrow)
+            await e.billing.decide_click(claim(70, cid="cmp2", issued=tomorrow - 5), InvalidReason.BOT, tomorrow)
+            d1, d2 = e.billing.clock.at(noon).date(), e.billing.clock.at(tomorrow).date()
+            rows, total = await reports.publisher_rows(e.r, PUB, d1, d2, "day", 0.5)
+            assert [(r.period, r.impressions, r.clicks, r.spend_fen, r.invalid_clicks, r.earnings_fen) for r in rows] == [
+                (d1.isoformat(), 2, 0, 0, {}, 0), (d2.isoformat(), 2, 2, 80, {"bot": 1}, 40)]
+            assert (total.period, total.impressions, total.clicks, total.spend_fen, total.earnings_fen) == \
+                ("total", 4, 2, 80, 40)
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("share", [None, 0.5], ids=["campaign", "publisher"])
+def test_csv_report_has_a_column_per_figure_and_invalid_reason(share):
+    """The CSV has period, impressions, clicks, one column per invalid reason, ctr, spend and CPC (and earnings for publishers)."""
+    row = reports.Row("2026-12-01", impressions=10, clicks=2, invalid_clicks={"bot": 3, "expired": 1}, spend_fen=90,
+                      earnings_fen=None if share is None else 45)
+    total = dataclasses.replace(row, period="total", invalid_clicks=dict(row.invalid_clicks))
+    lines = reports.to_csv([row], total).splitlines()
+    reasons = [x.value for x in InvalidReason]
+    header = ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen", "avg_cpc_fen"]
+    figures = ["10", "2", *[str(row.invalid_clicks.get(x, 0)) for x in reasons], "0.2", "90", "45.0"]
+    if share is not None:
+        header.append("earnings_fen")
+        figures.append("45")
+    assert lines == [",".join(header), ",".join(["2026-12-01", *figures]), ",".join(["total", *figures])]
 
 
 def test_clicks_flow_into_report_rows_of_the_billing_timezone(redis_url, clean_redis):
