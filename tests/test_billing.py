@@ -28,11 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
+from matching.pacing import BudgetState
 from service.billing import ledger, reports
 from service.billing.billing import Billing, ClickDecision, Clock, client_id
 from service.billing.clicks import ClickClaim
 from service.store import keys
 from service.store.catalog import CatalogStore
+from service.store.records import Pacing
 
 TZ = "Asia/Shanghai"
 WINDOW_S = 3600.0
@@ -380,6 +382,28 @@ def test_ledger_verify_counts_every_campaign_and_reports_day_and_hour_counters_t
             v = await ledger.verify(e.r)
             assert v.mismatches == [f"campaign cmp2 day {day}: counter 47 fen, ledger 40 fen",
                                     f"campaign cmp2 hour {hour} inv:bot: counter 2, ledger 1"]
+    asyncio.run(go())
+
+
+def test_budget_states_read_budgets_spend_pacing_and_caps_as_stored(redis_url, clean_redis):
+    """Each campaign's state carries its budgets (None when unlimited), spend, pacing and frequency cap;
+    a campaign with no budget hash gets an all-zero state, so it enters no auction."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.store.create_advertiser("广告主", id=ADV)
+            await e.store.create_campaign(ADV, name="even", id="c-even", daily_budget_fen=500, total_budget_fen=9000,
+                                          pacing=Pacing.EVEN, frequency_cap=3)
+            await e.store.create_campaign(ADV, name="open", id="c-open")
+            now = time.time()
+            await e.billing.decide_click(claim(120, cid="c-even"), None, now)
+            await e.billing.record_impressions(PUB, [(AD, "c-even")] * 2, now, "reader-1")
+            states = await e.billing.budget_states(["c-even", "c-open", "c-none"], now, "reader-1")
+            assert states == {
+                "c-even": BudgetState(daily_budget_fen=500, total_budget_fen=9000, spent_today_fen=120,
+                                      spent_total_fen=120, even_pacing=True, frequency_cap=3, user_impressions_today=2),
+                "c-open": BudgetState(daily_budget_fen=None, total_budget_fen=None, spent_today_fen=0,
+                                      spent_total_fen=0, even_pacing=False, frequency_cap=None),
+                "c-none": BudgetState(0, 0, 0, 0)}
     asyncio.run(go())
 
 
