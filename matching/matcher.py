@@ -2,12 +2,15 @@
 
 An ad's *base* score is a weighted sum of its signals (:mod:`matching.signals`, each in [0, 1]);
 its *neighbour support* is the weighted mean of the base scores of its neighbourhood in the catalog
-— its nearest ads and itself (:mod:`matching.neighbours`); its final score is ``coverage · ((1 − μ)·base + μ·support)`` with
-μ = :attr:`MatchConfig.neighbour_weight`. The signals are measured on the page's catalog words;
-``coverage`` (:meth:`matching.vectors.TextVectorizer.coverage`, the same for every ad of a page)
-scales them by how much of the page those words are, so a page mostly about things no ad covers
-scores low everywhere and falls under the floor. With weights summing to one the score lies in
-[0, 1].
+— its nearest ads and itself (:mod:`matching.neighbours`); its final score is ``(1 − μ)·base + μ·support`` with
+μ the blend's ``neighbours`` weight. A page is ranked with :attr:`MatchConfig.first_view` until
+its sentence-encoder vector is known, then with :attr:`MatchConfig.analysed`, which adds the
+semantic signal (:mod:`matching.semantic`). The lexical signals are measured on the page's catalog
+words; ``coverage`` (:meth:`matching.vectors.TextVectorizer.coverage`, the same for every ad of a
+page) scales them by how much of the page those words are, so a page mostly about things no ad
+covers scores low everywhere and falls under the floor (on the first view it scales the whole
+score; the semantic signal reads the whole page and is not scaled). With weights summing to one
+the score lies in [0, 1].
 
 Contract: :meth:`Matcher.rank` is a pure function of the page, the catalog snapshot the matcher
 was built with and its :class:`MatchConfig`; it returns at most ``k`` candidates, best first,
@@ -19,7 +22,7 @@ negative keywords only remove ads from the result.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,27 +33,56 @@ from matching.signals import SIGNALS, Evidence, EvidenceGatherer
 from matching.types import Ad, Candidate, Page, PageTerms, Signals
 from matching.vectors import sub_dots
 
-__all__ = ["MatchConfig", "Matcher", "PreparedCatalog", "VectorSearch", "prepare_keywords"]
+__all__ = ["ANALYSED", "FIRST_VIEW", "Blend", "MatchConfig", "Matcher", "PreparedCatalog", "VectorSearch", "prepare_keywords"]
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    """Weights of one blend: one per signal (each signal lies in [0, 1]) and the neighbour
+    weight μ. Fitted by ``scripts/fit_blend.py`` (see :class:`MatchConfig`)."""
+
+    keyword: float
+    tfidf: float
+    dense: float
+    coarse: float
+    char: float
+    category: float
+    semantic: float = 0.0
+    neighbours: float = 0.5
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Signal weights in :data:`matching.signals.SIGNALS` order."""
+        return np.array([getattr(self, s) for s in SIGNALS], dtype=np.float32)
+
+    @classmethod
+    def only(cls, signal: str) -> Blend:
+        """A blend that ranks by one signal alone, without neighbour support (for evaluation)."""
+        return cls(**{s: float(s == signal) for s in SIGNALS}, neighbours=0.0)
+
+
+# The first view of a page (lexical signals only) and an analysed page (the semantic signal too).
+FIRST_VIEW = Blend(keyword=0.176, tfidf=0.079, dense=0.097, coarse=0.134, char=0.109, category=0.405,
+                   neighbours=0.75)
+ANALYSED = Blend(keyword=0.068, tfidf=0.012, dense=0.029, coarse=0.157, char=0.008, category=0.307,
+                 semantic=0.419, neighbours=0.75)
 
 
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
-    """Blend weights and limits. The weights multiply signals that each lie in [0, 1].
+    """Blend weights and limits.
 
-    The default weights and ``neighbour_weight`` were fitted by ``scripts/fit_blend.py``: a
-    linear scorer trained with a listwise (softmax) loss on both labelled evaluation tracks
-    (long news articles and short headlines), checked by 5-fold cross-validation by page and
-    across tracks, then rescaled to sum to one; ``neighbour_weight`` was chosen on the
-    cross-validated scores. See docs/relevance.md for the figures.
+    ``first_view`` ranks a page by its lexical signals alone (the semantic weight is 0): how a
+    page is served the first time it is seen. ``analysed`` ranks a page whose sentence-encoder
+    vector is known (:attr:`PageTerms.vector`). Both were fitted by ``scripts/fit_blend.py``: a
+    linear scorer trained with a listwise (softmax) loss on both labelled evaluation tracks (long
+    news articles and short headlines), checked by 5-fold cross-validation by page and across
+    tracks, then rescaled to sum to one; the neighbour weights were chosen on the cross-validated
+    scores. See docs/relevance.md for the figures.
     """
 
-    keyword_weight: float = 0.176
-    tfidf_weight: float = 0.079
-    dense_weight: float = 0.097
-    coarse_weight: float = 0.134
-    char_weight: float = 0.109
-    category_weight: float = 0.405
-    neighbour_weight: float = 0.5
+    first_view: Blend = FIRST_VIEW
+    analysed: Blend = ANALYSED
     coarse_dim: int = 32  # leading LSA components of the ``coarse`` signal
     floor: float = 0.05
     category_min_score: float = 0.2  # a page is in a category (and sensitive) from this score
@@ -60,14 +92,21 @@ class MatchConfig:
     # commonest terms past it only score ads found otherwise (EvidenceGatherer._retrieve).
     postings_budget: int = 100_000
 
-    @property
-    def signal_weights(self) -> np.ndarray:
-        """Weights in :data:`matching.signals.SIGNALS` order."""
-        return np.array([self.keyword_weight, self.tfidf_weight, self.dense_weight,
-                         self.coarse_weight, self.char_weight, self.category_weight], dtype=np.float32)
+    def blend(self, analysed: bool) -> Blend:
+        return self.analysed if analysed else self.first_view
+
+    @classmethod
+    def single(cls, signal: str, **limits: float) -> MatchConfig:
+        """A configuration ranking every page by one signal (or ``base``: each blend without
+        neighbour support), for evaluation."""
+        if signal == "base":
+            return cls(first_view=replace(FIRST_VIEW, neighbours=0.0), analysed=replace(ANALYSED, neighbours=0.0),
+                       **limits)  # type: ignore[arg-type]
+        only = Blend.only(signal)
+        return cls(first_view=only, analysed=only, **limits)  # type: ignore[arg-type]
 
 
-assert len(SIGNALS) == 6  # MatchConfig.signal_weights lists one weight per signal
+assert len(SIGNALS) == 7  # Blend lists one weight per signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +128,6 @@ class Matcher:
         self.config = config or MatchConfig()
         self._classifier = classifier or CategoryClassifier()
         self._evidence = EvidenceGatherer(catalog, self.config.coarse_dim, self._classifier)
-        self._weights = self.config.signal_weights
         # Rank of each row's ad id, so ties can break on id with one vectorised sort.
         ids = [ad.id for ad in catalog.ads]
         self._id_rank = np.empty(len(ids), dtype=np.int64)
@@ -109,20 +147,26 @@ class Matcher:
     def scores(self, terms: PageTerms) -> Scored | None:
         """Signals, base score, neighbour support and final score of the page's candidate ads.
 
-        None when the page shares no term with the catalog. Exposed for evaluation and for
-        fitting the blend (scripts/fit_blend.py); :meth:`rank` selects from the same figures.
+        The base score is ``coverage · (lexical signals · weights) + semantic · weight``: the
+        lexical signals are measured on the page's catalog words only, so they are scaled by how
+        much of the page those words are; the semantic signal reads the whole page (its
+        passages) and is not. None when the page shares no term with the catalog and has no
+        vector. Exposed for evaluation and for fitting the blend (scripts/fit_blend.py);
+        :meth:`rank` selects from the same figures.
         """
         cfg = self.config
         ev = self._evidence.gather(terms, cfg.candidates, cfg.exhaustive, cfg.postings_budget)
         if ev is None:
             return None
-        base = ev.values @ self._weights
+        blend = cfg.blend(terms.vector is not None and self.catalog.ad_semantic is not None)
+        w = blend.weights
+        base = ev.coverage * (ev.values[:, :-1] @ w[:-1]) + ev.values[:, -1] * w[-1]
         nb = self.catalog.neighbours
         if nb is None:
             support, mu = np.zeros_like(base), 0.0
         else:
-            support, mu = sub_dots(nb, ev.rows, base).astype(np.float32), self.config.neighbour_weight
-        score = ev.coverage * ((1.0 - mu) * base + mu * support)
+            support, mu = sub_dots(nb, ev.rows, base).astype(np.float32), blend.neighbours
+        score = (1.0 - mu) * base + mu * support
         return Scored(evidence=ev, base=base, support=support, score=score)
 
     def rank(self, terms: PageTerms, k: int, eligible: Callable[[Ad], bool] | None = None,
@@ -163,8 +207,8 @@ class Matcher:
                 continue
             v = ev.values[i]
             signals = Signals(keyword=float(v[0]), tfidf=float(v[1]), dense=float(v[2]),
-                              coarse=float(v[3]), char=float(v[4]), category=float(v[5]), neighbours=float(support[i]),
-                              coverage=ev.coverage)
+                              coarse=float(v[3]), char=float(v[4]), category=float(v[5]), semantic=float(v[6]),
+                              neighbours=float(support[i]), coverage=ev.coverage)
             matched = cat.ad_keywords[row] & ev.found
             ordered = tuple(sorted(matched, key=lambda w: (-ev.salience.get(w, 0.0), w)))
             types = rules.types_of(ordered) if rules is not None else ("broad",) * len(ordered)

@@ -15,6 +15,9 @@ Signals (columns of :attr:`Evidence.values`, in :data:`SIGNALS` order):
 - ``category``: agreement of the page's and the ad's IAB categories — the cosine of their
   category score vectors (:class:`matching.categories.CategoryClassifier`, the ad classified
   from its title and keywords), knowledge from the taxonomy's seed terms rather than the catalog.
+- ``semantic``: cosine of the page's and the ad's sentence-encoder vectors in the catalog's
+  semantic space, above the encoder's unrelated-topics baseline (:mod:`matching.semantic`) — knowledge from the encoder's training, not the
+  catalog. Only for analysed pages (``PageTerms.vector`` set); 0 on the first view.
 
 Candidates are every ad when the catalog is small (at most ``exhaustive`` or ``n`` ads); otherwise
 the ads with any shared term (best ``n`` by ``tfidf``) plus the ``n`` nearest in the dense space,
@@ -34,10 +37,11 @@ from sklearn.preprocessing import normalize
 
 from matching.catalog import PreparedCatalog
 from matching.categories import CategoryClassifier
+from matching.semantic import cosines
 from matching.types import PageTerms
 from matching.vectors import row_dots, unit_rows
 
-SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char", "category")
+SIGNALS = ("keyword", "tfidf", "dense", "coarse", "char", "category", "semantic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +99,17 @@ class EvidenceGatherer:
         n_ads = len(cat.ads)
         vec = cat.vectorizer
         q = vec.page([terms.counts])
-        if n_ads == 0 or q.nnz == 0:
+        semantic = self._semantic_page(terms)
+        if n_ads == 0 or (q.nnz == 0 and semantic is None):
             return None
         proj = vec.project(q)  # 1 × dim LSA coordinates
         qd = unit_rows(proj)
         qc = unit_rows(proj[:, : self.coarse_dim])[0]
         if n_ads <= max(n_candidates, exhaustive):  # small catalog: score every ad, no retrieval
             rows = np.arange(n_ads)
+        elif q.nnz == 0:  # an analysed page sharing no word with the catalog: its nearest ads in meaning
+            assert semantic is not None
+            rows = self._semantic_nearest(semantic, n_candidates)
         else:
             cand = self._retrieve(q, n_candidates, postings_budget)
             if cat.dense.ntotal:
@@ -122,8 +130,36 @@ class EvidenceGatherer:
         if cat.chars is not None:
             values[:, 4] = cat.chars.scores(terms.counts, rows)
         values[:, 5] = np.clip(row_dots(self._ad_categories, rows, self._category_vector(terms.counts)), 0.0, 1.0)
+        if semantic is not None:
+            assert cat.ad_semantic is not None and cat.ad_semantic_norms is not None
+            assert cat.semantic is not None
+            values[:, 6] = cat.semantic.signal(cosines(rows, cat.ad_semantic, cat.ad_semantic_norms, semantic))
         return Evidence(rows=rows, values=values, found=found, salience=salience,
                         coverage=vec.coverage(terms.counts))
+
+    def _semantic_page(self, terms: PageTerms) -> np.ndarray | None:
+        """The page's vector in the catalog's semantic space; None on the first view or when the
+        catalog has no semantic space."""
+        cat = self.catalog
+        if terms.vector is None or cat.semantic is None or cat.ad_semantic is None:
+            return None
+        return cat.semantic.project(terms.vector)[0]
+
+    def _semantic_nearest(self, page: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` ads nearest the page in the semantic space, by scanning every ad's int8 row
+        in blocks (rare: only analysed pages that share no word with a large catalog)."""
+        cat = self.catalog
+        assert cat.ad_semantic is not None and cat.ad_semantic_norms is not None
+        total = len(cat.ad_semantic)
+        best = np.zeros(0, dtype=np.int64)
+        best_sims = np.zeros(0, dtype=np.float32)
+        for start in range(0, total, 262_144):
+            rows = np.arange(start, min(total, start + 262_144))
+            sims = np.concatenate([best_sims, cosines(rows, cat.ad_semantic, cat.ad_semantic_norms, page)])
+            ids = np.concatenate([best, rows])
+            keep = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
+            best, best_sims = ids[keep], sims[keep]
+        return np.sort(best)
 
     def _category_matrix(self, counts: list[Mapping[str, float]]) -> sp.csr_matrix:
         """One L2-normalised row of category scores per term-count mapping."""

@@ -7,7 +7,9 @@ words are emitted as well, so a page about 新能源汽车 also yields 汽车.
 
 Two engines hold the same dictionary. jieba-rs (rjieba) segments blocks of Han characters, Latin
 letters and digits, which are nearly all of a page's text, about nine times faster than jieba; for
-such blocks both give the same words (tests/test_tokenize_engines.py). Blocks with any of
+such blocks both give the same words (tests/test_tokenize_engines.py), in another order only where
+they break a tie between equally likely cuts differently (一一一: 一一|一 or 一|一一), which no
+caller depends on: every caller sums a block's words into term counts. Blocks with any of
 ``+#&._%-`` go to jieba itself, whose rules for those characters jieba-rs does not follow
 (2017-2018, edu.nyse, 8.18-8.52).
 """

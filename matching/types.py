@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True, slots=True)
 class Ad:
@@ -36,10 +38,13 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class PageTerms:
-    """A segmented page: weighted term counts (title and lead weigh more) and the term set."""
+    """A segmented page: weighted term counts (title and lead weigh more) and the term set, and
+    its sentence-encoder vector once the page has been analysed (:mod:`matching.semantic`; None
+    on the first view)."""
 
     page: Page
     counts: dict[str, float]
+    vector: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def terms(self) -> frozenset[str]:
@@ -56,6 +61,7 @@ class Signals:
     coarse: float = 0.0  # cosine in the leading LSA components
     char: float = 0.0  # character n-gram cosine
     category: float = 0.0  # cosine of the page's and the ad's IAB category scores
+    semantic: float = 0.0  # sentence-encoder cosine of page and ad (analysed pages only)
     neighbours: float = 0.0  # weighted mean base score of the ad's catalog neighbours
     coverage: float = 1.0  # share of the page's weight on catalog words (same for every ad of a page)
 

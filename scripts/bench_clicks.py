@@ -78,7 +78,8 @@ def click_keys_args(b: Billing, c: ClickClaim, now: float) -> tuple[list[str], l
     """The KEYS and ARGV Billing.decide_click sends (mirrored here to queue them in a pipeline)."""
     day, hour = b.clock.day(now), b.clock.hour(now)
     ks = [keys.clicked(c.cmp, b.clock.day(c.issued)), keys.budget(c.cmp), keys.spend_total(c.cmp),
-          keys.spend_day(c.cmp, day), keys.stats(c.cmp, hour), keys.ledger(c.cmp)]
+          keys.spend_day(c.cmp, day), keys.stats(c.cmp, hour), keys.ledger(c.cmp),
+          keys.invalid_clicks(c.cmp, b.clock.day(c.issued))]
     args: list[object] = [c.imp, c.price, "", c.ad, c.pub, int(now * 1000), day, hour,
                           int(WINDOW_S) + 2 * 86400, STATS_TTL_S, DAY_SPEND_TTL_S]
     return ks, args
@@ -109,7 +110,7 @@ async def bench_redis(url: str, n: int, batch: int, rounds: int) -> list[Result]
                         p.incrby("bench:counter", 10)
                     await p.execute()
 
-        script = r.register_script((Path(__file__).parents[1] / "service" / "lua" / "click.lua").read_text())
+        script = r.register_script((Path(__file__).parents[1] / "service" / "billing" / "lua" / "click.lua").read_text())
 
         async def lua_pipe() -> None:
             now = time.time()

@@ -12,22 +12,33 @@ from typing import Any, cast
 
 import faiss
 import redis.asyncio as aioredis
-import redis.asyncio.cluster as aiocluster
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
+from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
+from service.analysis.serving import start_analysis
+from service.analysis.understanding import PageUnderstanding
 from service.api import openapi
+from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
+from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
+from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
-from service.errors import AdmatchError
+from service.errors import AdmatchError, Unavailable
+from service.resilience.backoff import LoopHealth
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.redis_guard import STORE_DOWN, Timeouts, breaker_for, close_client, open_client
+from service.resilience.spool import ClickSpool
+from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -49,10 +60,11 @@ Send keys as `Authorization: Bearer <key>`. Money is integer fen (分).
 """
 
 
-def open_redis(url: str, cluster: bool) -> aioredis.Redis:
-    if cluster:
-        return aiocluster.RedisCluster.from_url(url, decode_responses=True)  # type: ignore[return-value]
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+def open_redis(url: str, cluster: bool, timeouts: Timeouts | None = None,
+               breaker: CircuitBreaker | None = None) -> aioredis.Redis:
+    """A client for ``url``: bounded by ``timeouts`` (default: those of command-line tools) and,
+    given a ``breaker``, failing fast while Redis is unavailable (service/resilience/redis_guard.py)."""
+    return open_client(url, cluster=cluster, timeouts=timeouts or Timeouts.batch(), breaker=breaker)
 
 
 async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
@@ -65,14 +77,37 @@ async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
     return [cast(str, await r.get(keys.CLICK_SECRET))]
 
 
+async def pseudonym_secret(settings: Settings, r: aioredis.Redis) -> bytes:
+    """The configured pseudonym secret, or one generated once and shared through Redis."""
+    if settings.pseudonym_secret is not None:
+        return settings.pseudonym_secret.get_secret_value().encode("utf-8")
+    await r.set(keys.PSEUDONYM_SECRET, secrets.token_urlsafe(32), nx=True)
+    return cast(str, await r.get(keys.PSEUDONYM_SECRET)).encode("utf-8")
+
+
 async def flush_impressions(billing: Billing, interval: float) -> None:
-    """Write this process's gathered impression counts every ``interval`` seconds."""
+    """Write this process's gathered impression counts every ``interval`` seconds; counts that
+    could not be written (Redis away) are kept for the next round (Billing.flush)."""
+    health = LoopHealth("impression flush", interval, log)
+    delay = interval
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(delay)
         try:
             await billing.flush()
-        except Exception:  # kept for the next round (Billing.flush)
-            log.exception("impression flush failed")
+        except Exception as e:
+            delay = health.failed(e)
+        else:
+            delay = health.ok()
+
+
+async def load_encoder(encoder: SentenceEncoder) -> None:
+    """Load the sentence encoder in a thread (about 1 s), so no request waits for it."""
+    load = getattr(encoder, "load", None)
+    if load is not None:
+        try:
+            await asyncio.to_thread(load)
+        except Exception:  # encoded on first use instead (uploads), or queued (pages)
+            log.exception("could not load the sentence encoder")
 
 
 def serving_threads() -> None:
@@ -113,47 +148,85 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                     settings.embedded_appendfsync)
         else:
             url = settings.redis_url
-        r = open_redis(url, settings.redis_cluster)
+        breaker = breaker_for(settings)
+        r = open_redis(url, settings.redis_cluster, Timeouts.serving(settings), breaker)
         await r.ping()
         catalog = CatalogStore(r)
-        holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor))
+        vectors = AdVectors(r, default_encoder()) if settings.semantic else None
+        holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
         billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
-                          buffered=settings.impression_flush_seconds > 0)
+                          buffered=settings.impression_flush_seconds > 0,
+                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)))
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
-                                              ttl_s=settings.page_cache_ttl_seconds))
+                                              ttl_s=settings.page_cache_ttl_seconds),
+                         ad_vectors=vectors)
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
+        ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
+        limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
+
+        def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
+            return ClickJob(pending).run(billing, limits)
+
         await holder.refresh()
         await feed.sync()
         # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
         # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
-        if billing.buffered:
-            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds),
-                                                 name="impression-flush"))
+        # Unbuffered (flush interval 0), the loop writes what a request could not (Redis away).
+        ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0),
+                                          name="impression-flush"),
+                      asyncio.create_task(ctx.spool.run(decide), name="click-spool")]
+        analysis = await start_analysis(settings, url, r, breaker) if settings.analysis_enabled else None
+        if analysis is not None:
+            ctx.analysis, ctx.profiles = analysis.queue, analysis.profiles
+            ctx.tasks.append(analysis.task)
+            if vectors is not None:  # pages ranked with their vectors once known
+                ctx.understanding = PageUnderstanding(analysis.queue, analysis.profiles, vectors.encoder,
+                                                      inline_chars=settings.inline_analysis_chars,
+                                                      tracked=settings.page_cache_size)
+        if vectors is not None:  # loaded off the event loop: until then short pages are queued too
+            ctx.tasks.append(asyncio.create_task(load_encoder(vectors.encoder), name="encoder-load"))
         app.state.ctx = ctx
         try:
             yield
         finally:
             await stop_tasks(ctx.tasks, STOP_GRACE_S)
+            if analysis is not None:
+                await analysis.close()  # the pages offered since the last flush
             try:
                 await billing.flush()  # the last impressions counted in this process
+            except STORE_DOWN as e:
+                log.warning("the last impression counts of this process are lost: Redis unavailable (%s)", e)
             except Exception:
                 log.exception("could not write the last impression counts")
-            await r.aclose()
+            await close_client(r)
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)
 
     app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
+    _guard_hosts(app, settings)
     for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
     openapi.install(app)
     return app
+
+
+def _guard_hosts(app: FastAPI, settings: Settings) -> None:
+    """Refuse Host headers not in ADMATCH_ALLOWED_HOSTS (400), so no client picks the host of the
+    click URLs built from the request; warn when click URLs follow the request's host."""
+    if settings.allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    if settings.public_base_url is None:
+        log.warning("ADMATCH_PUBLIC_BASE_URL is unset: click URLs take their host from each request's Host "
+                    "header%s; set it to this service's public URL",
+                    "" if settings.allowed_hosts else " (any host: ADMATCH_ALLOWED_HOSTS is unset too)")
 
 
 _NOT_JSON = "body is not valid UTF-8 JSON; send a UTF-8 encoded JSON object (Content-Type: application/json)"
@@ -214,11 +287,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return _error({"error": "invalid_request", "detail": detail, "fields": fields}, 422)
 
+    @app.exception_handler(STORE_DOWN[0])
+    @app.exception_handler(STORE_DOWN[1])
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        err = Unavailable("Redis, where the catalog and the accounts live, is unavailable; this request "
+                          "needs it. Matches and click redirects keep working; retry in a few seconds")
+        return _error(err.body(), err.status, headers={"Retry-After": "2"})
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's json.loads failed
             return _error(_unparsable_body(exc.__cause__), 422)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error")
         detail = str(exc.detail)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:

@@ -45,3 +45,23 @@ def require(role: Role):  # noqa: ANN201 - FastAPI dependency factory
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 AdvertiserP = Annotated[Principal, Depends(require(Role.ADVERTISER))]
 PublisherP = Annotated[Principal, Depends(require(Role.PUBLISHER))]
+
+
+async def metrics_reader(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_header)],
+) -> None:
+    """/metrics: the admin key or ADMATCH_METRICS_KEY, unless ADMATCH_METRICS_PUBLIC (the figures
+    include money charged and error rates)."""
+    s = request.app.state.ctx.settings
+    if s.metrics_public:
+        return
+    key = bearer.credentials if bearer else header
+    if not key:
+        raise Unauthorized("/metrics needs a key; send the admin key or ADMATCH_METRICS_KEY as "
+                           "'Authorization: Bearer <key>'")
+    for allowed in (s.admin_key, s.metrics_key):
+        if allowed is not None and hmac.compare_digest(key.encode(), allowed.get_secret_value().encode()):
+            return
+    raise Unauthorized("this key does not read /metrics; send the admin key or ADMATCH_METRICS_KEY")

@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from service.analysis.profiles import ProfileStore
+from service.analysis.queue import AnalysisQueue
+from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.spool import ClickSpool
+from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
@@ -31,4 +37,13 @@ class AppContext:
     signer: ClickSigner
     page_cache: PageCache
     feed: CatalogFeed | None = None
+    ad_vectors: AdVectors | None = None  # None: the semantic signal is off (ADMATCH_SEMANTIC=false)
+    # Page analysis (service/analysis/), None when ADMATCH_ANALYSIS_ENABLED is false: offer pages
+    # to ``analysis`` (never blocks), read what workers learned of them from ``profiles``.
+    analysis: AnalysisQueue | None = None
+    profiles: ProfileStore | None = None
+    # Page vectors for the request path (profiles, short pages inline); None without analysis or encoder.
+    understanding: PageUnderstanding | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
+    spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them

@@ -48,10 +48,73 @@ class Settings(BaseSettings):
     page_cache_shared: bool = Field(default=True, description="also share page rankings through Redis")
     embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
+    semantic: bool = Field(
+        default=True,
+        description="use the sentence encoder: ads encoded at upload and build, pages in the background; "
+                    "false: lexical signals only (about 100 MB less per process)")
+
+    # Privacy and ledger retention (issue 14).
+    pseudonym_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of user-key and client-IP pseudonyms; unset: one generated, kept in Redis")
+    metrics_public: bool = Field(default=False, description="serve /metrics without a key")
+    metrics_key: SecretStr | None = Field(
+        default=None, description="a key that reads /metrics only (the admin key reads it too)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers accepted, JSON list ('*.example.com' allowed); unset: any")
+    ledger_archive_dir: Path | None = Field(
+        default=None, description="ledger archive root (default DATA_DIR/ledger-archive)")
+
+    @property
+    def ledger_archive_root(self) -> Path:
+        return self.ledger_archive_dir if self.ledger_archive_dir is not None else self.data_dir / "ledger-archive"
+    # Pages understood in the background (service/analysis/): queued by every serving process,
+    # encoded by `admatch analyzer` workers, their profiles read back by every serving process.
+    analysis_enabled: bool = Field(
+        default=True, description="queue pages for the analyzer workers and read their page profiles")
+    analysis_queue_max: int = Field(
+        default=10_000, ge=1,
+        description="longest the analysis queue may grow; pages offered beyond are dropped (and counted)")
+    analysis_dedupe_seconds: float = Field(
+        default=3600, gt=0, description="a page queued or analysed within this long is not queued again")
+    analysis_claim_idle_seconds: float = Field(
+        default=60, gt=0,
+        description="a page a worker read this long ago without finishing (it died) is taken over by another")
+    inline_analysis_chars: int = Field(
+        default=160, ge=0,
+        description="pages of at most this many characters (title + text) are encoded in the request "
+                    "itself, a few ms, instead of waiting for a worker; 0: never")
+    profile_ttl_seconds: float | None = Field(
+        default=None, gt=0, description="how long a page profile is kept; unset: PAGE_CACHE_TTL_SECONDS x 24")
+
+    # Resilience: bounded Redis, degraded mode, request bodies (service/resilience/, service/api/body_limit.py)
+    redis_connect_timeout_ms: int = Field(default=250, ge=1, le=60_000,
+                                          description="how long opening a Redis connection may take")
+    redis_timeout_ms: int = Field(default=500, ge=1, le=60_000,
+                                  description="how long one Redis call may take, opening a connection included")
+    redis_breaker_failures: int = Field(
+        default=3, ge=1, le=1000,
+        description="consecutive Redis connection failures that open the circuit (a timeout opens it at once)")
+    redis_breaker_reset_ms: int = Field(default=1000, ge=10, le=600_000,
+                                        description="how long the circuit stays open before a probe (a PING)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024,
+                                description="largest request body accepted where no route limit applies")
+    max_csv_bytes: int = Field(default=20 * 1_048_576, ge=1_024, description="largest CSV upload accepted")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Clicks redirected while Redis was unavailable, kept until decided (service/resilience/spool.py)."""
+        return self.data_dir / "spool"
 
     @property
     def index_root(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"
+
+    @property
+    def profile_ttl(self) -> float:
+        """Seconds a page profile is kept (PROFILE_TTL_SECONDS, else a day at the default page cache TTL)."""
+        return self.profile_ttl_seconds if self.profile_ttl_seconds is not None else self.page_cache_ttl_seconds * 24
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.schemas import MAX_KEYWORD_CHARS, MAX_KEYWORDS
-from tests.conftest import auth
+from tests.conftest import ADMIN_KEY, auth
 from tests.helpers import (
     ADMIN,
     TELECOM_PAGE,
@@ -427,7 +427,7 @@ def test_csv_into_unknown_campaign_is_404(client: TestClient) -> None:
 
 
 def _errors_counted(client: TestClient, status: str, code: str) -> float:
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=auth(ADMIN_KEY)).text
     line = f'admatch_http_errors_total{{error="{code}",status="{status}"}} '
     return next((float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line)), 0.0)
 

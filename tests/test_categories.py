@@ -22,6 +22,7 @@ from matching.categories import (
     parse_taxonomy,
     seed_words,
 )
+from matching.signals import SIGNALS
 from matching.tokenize import Tokenizer, normalize_keyword, stopwords
 
 TIER1_NAMES = {
@@ -366,7 +367,7 @@ def test_category_signal_prefers_the_ad_in_the_pages_category() -> None:
     page = make_page(title="车市观察", text="今年乘用车销量增长，多家车企推出新车型，经销商称车主更看重油耗和内饰，优惠不断。")
     scored = matcher.scores(matcher.analyze(page))
     assert scored is not None
-    by_id = {ads[int(r)].id: float(v[-1]) for r, v in zip(scored.evidence.rows, scored.evidence.values, strict=True)}
+    by_id = {ads[int(r)].id: float(v[SIGNALS.index("category")]) for r, v in zip(scored.evidence.rows, scored.evidence.values, strict=True)}
     assert by_id["car"] > 0.5
     assert by_id["food"] < 0.1
     ranked = matcher.rank(matcher.analyze(page), k=2)

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from matching.click_rules import InvalidReason
 from service.app import create_app
 from service.billing.clicks import BadClickToken, ClickSigner
 from service.serving.indexing import build_from_catalog
@@ -230,6 +231,39 @@ def test_click_faster_than_a_person_is_recorded_too_fast(app, world, clean_redis
         assert w.click(w.one_ad()["click_url"]).status_code == 302
         assert ledger_reasons(clean_redis, w.cmp_id) == ["too_fast"]
         assert w.totals()["spend_fen"] == 0
+
+
+@pytest.mark.parametrize("first", ["too_fast", "bot"])
+def test_an_invalid_first_click_leaves_the_readers_click_to_be_charged(app, world, clean_redis, first):
+    """A click too soon after serving, or a crawler's after the delay, then the reader's: the reader is charged once."""
+    with app(click_min_delay_seconds=0.5) as client:
+        w = world(client)
+        ad = w.one_ad()
+        if first == "bot":
+            time.sleep(0.6)
+            assert w.click(ad["click_url"], headers={"User-Agent": "Baiduspider/2.0"}).status_code == 302
+        else:
+            assert w.click(ad["click_url"]).status_code == 302  # at once: too fast
+            time.sleep(0.6)
+        assert w.click(ad["click_url"]).status_code == 302  # the reader
+        assert w.click(ad["click_url"]).status_code == 302  # and again
+        assert ledger_reasons(clean_redis, w.cmp_id) == [first, "valid", "duplicate"]
+        t = w.totals()
+        assert (t["clicks"], t["spend_fen"], t["invalid_clicks"]) == (1, ad["price_fen"], {first: 1, "duplicate": 1})
+
+
+def test_replaying_one_click_url_adds_a_bounded_number_of_ledger_entries(fast_client, world, clean_redis):
+    """300 replays of one click URL by a crawler and a browser (rate limited after 3 a minute) add one
+    ledger entry per outcome, and the report still counts every click."""
+    w = world(fast_client)
+    url = w.one_ad()["click_url"]
+    crawler = {"User-Agent": "Baiduspider/2.0"}
+    for i in range(300):
+        assert w.click(url, headers=crawler if i % 3 == 0 else None).status_code == 302
+    reasons = ledger_reasons(clean_redis, w.cmp_id)
+    assert reasons[:2] == ["bot", "valid"] and len(reasons) == len(set(reasons)) <= len(InvalidReason) + 1
+    t = w.totals()
+    assert t["clicks"] + t["invalid_total"] == 300 and t["clicks"] == 1
 
 
 @pytest.mark.parametrize("ua", ["Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",

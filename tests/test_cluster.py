@@ -1,14 +1,23 @@
 """Two service processes on a three-master Redis Cluster agree on matches, clicks, budgets and
-reports."""
+reports; page analysis works there as on one server."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from matching.analyze import make_page
+from matching.encoder import default_encoder
+from matching.semantic import page_vector
+from service.analysis.profiles import ProfileStore
+from service.analysis.queue import AnalysisQueue, ensure_group, read_backlog
+from service.analysis.worker import Analyzer, WorkerOptions
+from service.store.redis_conn import open_async
 from tests.servers import admatch, redis_cluster, service_process, wait_for
 
 ADMIN = "cluster-admin-key"
@@ -94,3 +103,38 @@ def test_two_replicas_on_a_cluster_agree(cluster: list[int], tmp_path: Path) -> 
         time.sleep(1.0)
         assert [x["ad_id"] for x in match(a, sea)["ads"]] == [new.json()["id"]]
         assert [x["ad_id"] for x in match(b, sea)["ads"]] == [new.json()["id"]]
+
+
+def test_pages_are_queued_analysed_and_read_back_on_a_cluster(cluster: list[int]) -> None:
+    """On a cluster, offered pages are queued once, analysed by a worker and their profiles read by another client."""
+    url = f"redis://127.0.0.1:{cluster[0]}"
+    page = make_page(title=PAGE["title"], text=PAGE["text"])
+    enc = default_encoder()
+
+    async def go() -> tuple[list[str], object, np.ndarray | None]:
+        r = open_async(url, cluster=True)
+        rb = open_async(url, cluster=True, decode=False)
+        try:
+            await ensure_group(r)
+            q = AnalysisQueue(r, max_length=100, dedupe_s=60)
+            q.offer("cluster-page", page)
+            q.offer("cluster-page", page)
+            assert (await q.flush()).queued == 1
+            a = Analyzer(rb, ProfileStore(rb, enc.name, dim=enc.dim, ttl_s=60), enc,
+                         WorkerOptions(consumer="c", block_s=0.2))
+            done = await a.step()
+            assert await a.step() is None
+            other = open_async(url, cluster=True, decode=False)
+            try:
+                profile = await ProfileStore(other, enc.name, dim=enc.dim, ttl_s=60).get("cluster-page")
+            finally:
+                await other.aclose()
+            return [x.page_key for x in done or []], await read_backlog(r), profile
+        finally:
+            await r.aclose()
+            await rb.aclose()
+
+    analysed, backlog, profile = asyncio.run(go())
+    assert analysed == ["cluster-page"]
+    assert (backlog.length, backlog.pending) == (0, 0)  # type: ignore[attr-defined]
+    assert profile is not None and float(profile @ page_vector(page, enc)) > 0.999

@@ -12,12 +12,13 @@ import os
 import random
 import re
 import threading
+from collections import Counter
 from functools import lru_cache
 
 import jieba
 import pytest
 import rjieba
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from matching.analyze import analyze, make_page
@@ -65,11 +66,17 @@ _pieces = st.one_of(
 
 @settings(max_examples=500, deadline=None)
 @given(parts=st.lists(_pieces, min_size=1, max_size=12))
+@example(parts=["一一一错"])  # a tie: jieba cuts 一一|一, jieba-rs 一|一一 — the same words, in another order
 def test_han_latin_digit_blocks_segment_alike_in_both_engines(parts: list[str]) -> None:
-    """Dictionary words, advertiser words, unknown characters, Latin and digits: the same words."""
+    """Dictionary words, advertiser words, unknown characters, Latin and digits: the same words,
+    each as often (in any order)."""
     py, rs = engines()
     block = "".join(parts)
-    assert rs.cut_for_search(block, True) == list(py.cut_for_search(block, HMM=True))
+    # Compared as multisets: every consumer of a block's words (matching/analyze.py and
+    # matching/documents.py) sums them into term counts, so their order within a block is lost
+    # anyway; where the two engines break a tie between equally probable cuts differently the
+    # order differs, and a tie that gave *other* words would still fail here.
+    assert Counter(rs.cut_for_search(block, True)) == Counter(py.cut_for_search(block, HMM=True))
 
 
 def test_engines_agree_on_every_fast_block_of_the_demo_articles() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from matching.categories import load_taxonomy
 from matching.match_types import MatchType, parse_keyword
+from matching.user_keys import personal_data_kind
 from service.store.records import Pacing, Status
 
 MAX_KEYWORD_CHARS = 40
@@ -289,7 +290,19 @@ class MatchRequest(Strict):
     publisher_id: Text = Field(max_length=64, examples=["demo-news"])
     page: PageIn
     slots: int = Field(default=3, ge=1, le=10, description="ad slots on the page (1-10)")
-    user_key: str | None = Field(default=None, max_length=128, description="hashed cookie id")
+    user_key: str | None = Field(
+        default=None, max_length=128,
+        description="an opaque id of the reader for frequency caps, e.g. a hashed cookie id; phone "
+                    "numbers, national ID numbers and e-mail addresses are refused (422)")
+
+    @field_validator("user_key")
+    @classmethod
+    def _opaque_user_key(cls, v: str | None) -> str | None:
+        kind = personal_data_kind(v) if v else None
+        if kind:
+            raise ValueError(f"looks like {kind}: send an opaque id instead (e.g. a salted hash of your "
+                             "cookie id), never personal data")
+        return v
 
 
 class PageCategory(BaseModel):
@@ -332,8 +345,18 @@ class MatchResponse(BaseModel):
     publisher_id: str
     index_version: str | None
     page_categories: list[PageCategory] = Field(default_factory=list)
+    page_analysed: bool = Field(
+        default=False,
+        description="ranked with the page's sentence-encoder vector (false: the first view, lexical "
+                    "signals only; the page is analysed in the background and later requests use it)")
     ads: list[MatchedAd]
     debug: dict[str, Any] | None = Field(default=None, description="with ?explain=1 only")
+
+
+class AnalysisBacklog(BaseModel):
+    length: int = Field(description="pages in the analysis queue: waiting, or being analysed")
+    pending: int = Field(description="pages a worker has read and not finished")
+    consumers: int = Field(description="analyzer workers seen in the last 30 s")
 
 
 class IndexStatus(BaseModel):
@@ -346,6 +369,8 @@ class IndexStatus(BaseModel):
     live_changes: int = Field(default=0, description="ads created, changed or removed since this "
                               "version was built, served from the change log until the next build")
     change_log_position: str | None = None
+    analysis: AnalysisBacklog | None = Field(
+        default=None, description="the page-analysis queue (null: analysis disabled or Redis not answering)")
 
 
 # ---- reports ------------------------------------------------------------------------------------
@@ -392,9 +417,14 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str = Field(description="ready, or not_ready (then 503)")
+    status: Literal["ready", "degraded", "not_ready"] = Field(
+        description="ready; degraded (200) while Redis is unavailable; not_ready (503) until an index is loaded")
     index_loaded: bool
     redis: bool = Field(description="Redis answered a PING")
+    redis_circuit: Literal["closed", "open", "half_open"] | None = Field(
+        default=None, description="the Redis circuit breaker's state")
+    spooled_clicks: int | None = Field(default=None, ge=0,
+                                       description="clicks redirected while Redis was away, not yet decided")
     index_error: str | None = Field(default=None, description="why the newest index version did not load")
 
 

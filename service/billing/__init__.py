@@ -1,2 +1,2 @@
-"""Pay-per-click money: click decisions and impression counts (Lua in ``lua/``), signed click
-tokens, the ledger and reports."""
+"""Pay-per-click money: click decisions and impression counts (Lua in ``lua/``), encrypted click
+tokens, pseudonyms, the ledger, its archive and reports."""

@@ -7,9 +7,9 @@ timezone (settings.timezone).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-import hashlib
 import itertools
 import logging
 import math
@@ -21,11 +21,13 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.pacing import BudgetState
 from service.billing.clicks import ClickClaim
+from service.billing.pseudonyms import Pseudonyms
+from service.resilience.redis_guard import STORE_DOWN
 from service.store import keys
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class ClickDecision:
     charged: bool
     amount_fen: int
     reason: str  # "valid" or an InvalidReason value
+    # How many clicks on this impression have had this reason, this one included (1 when charged):
+    # only the first of each invalid reason is appended to the ledger, the rest are counted.
+    times: int = 1
 
 
 def _second(ts: float) -> int:
@@ -86,10 +91,6 @@ class Clock:
         return self._labels(_second(ts))[3]
 
 
-def client_id(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:24]
-
-
 @dataclass
 class _Pending:
     """Impression counts not yet written: hash key → field → amount, key TTLs, set members."""
@@ -121,9 +122,13 @@ def _unwritten(pending: _Pending, keys_left: Iterable[str]) -> _Pending:
 
 class Billing:
     def __init__(self, r: aioredis.Redis, clock: Clock, *, click_window_s: float,
-                 state_ttl_s: float = STATE_TTL_S, buffered: bool = False) -> None:
+                 state_ttl_s: float = STATE_TTL_S, buffered: bool = False,
+                 pseudonyms: Pseudonyms | None = None) -> None:
+        """``pseudonyms``: the secret every process shares (the app passes it); None: one of this
+        object's own, so frequency and rate-limit keys match no other process's."""
         self.r = r
         self.clock = clock
+        self.pseudonyms = pseudonyms or Pseudonyms()
         self._click = r.register_script(_lua("click.lua"))
         self._rate = r.register_script(_lua("rate_limit.lua"))
         # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
@@ -132,13 +137,20 @@ class Billing:
         self._budget_state = _lua("budget_state.lua")  # one call per campaign instead of three
         self._clicked_ttl = int(click_window_s) + 2 * 86400
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
+        # Each campaign's last state read, for auction entry while Redis is unavailable.
+        self._known: LRUCache[str, BudgetState] = LRUCache(maxsize=100_000)
         self.buffered = buffered
         self._pending = _Pending()
+
+    def pseudonym(self, value: str) -> str:
+        """What Redis keys and click tokens hold instead of a user key or a client's IP."""
+        return self.pseudonyms.of(value)
 
     def drop_cached(self) -> None:
         """Forget cached budget states and unwritten impression counts (after the data
         underneath was replaced wholesale, as tests do)."""
         self._states.clear()
+        self._known.clear()
         self._pending = _Pending()
 
     async def budget_states(self, campaign_ids: Iterable[str], now: float,
@@ -148,22 +160,30 @@ class Billing:
         Budgets and spend are reused for ``state_ttl_s`` within the process (a charge here
         drops its campaign's entry at once): they decide who enters auctions, never what is
         charged — the click script checks the budget again. A user's impressions are always read.
+
+        While Redis is unavailable each campaign has its last state read (none: it stays out of
+        auctions), and a user's impressions are this process's unwritten ones only.
         """
         cids = sorted(set(campaign_ids))
         if not cids:
             return {}
         day = self.clock.day(now)
-        user = client_id(user_key) if user_key else None
+        user = self.pseudonym(user_key) if user_key else None
         cached = {cid: st for cid in cids if (st := self._states.get((cid, day))) is not None}
         missing = [cid for cid in cids if cid not in cached]
         if not missing and not user:
             return cached
-        async with self.r.pipeline(transaction=False) as p:
-            for cid in missing:
-                p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid), keys.spend_day(cid, day))
-            if user:
-                p.hmget(keys.frequency(user, day), cids)
-            raw = await p.execute()
+        try:
+            async with self.r.pipeline(transaction=False) as p:
+                for cid in missing:
+                    p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid),
+                           keys.spend_day(cid, day))
+                if user:
+                    p.hmget(keys.frequency(user, day), cids)
+                raw = await p.execute()
+        except STORE_DOWN:
+            cached.update((cid, self._known.get(cid, BudgetState(0, 0, 0, 0))) for cid in missing)
+            missing, raw = [], [[None] * len(cids)]  # nothing read; the user's impressions: this process's
         out = dict(cached)
         for i, cid in enumerate(missing):
             daily, total, pacing, cap, spent_total, spent_day = raw[i]
@@ -171,7 +191,7 @@ class Billing:
                 # no budget hash: nothing can be charged, so the campaign takes no part
                 out[cid] = BudgetState(0, 0, 0, 0)
                 continue
-            out[cid] = self._states[(cid, day)] = BudgetState(
+            out[cid] = self._states[(cid, day)] = self._known[cid] = BudgetState(
                 daily_budget_fen=None if int(daily) == UNLIMITED else int(daily),
                 total_budget_fen=None if int(total) == UNLIMITED else int(total),
                 spent_today_fen=int(spent_day or 0), spent_total_fen=int(spent_total or 0),
@@ -197,7 +217,7 @@ class Billing:
         if not shown:
             return
         hour, day = self.clock.hour(now), self.clock.day(now)
-        user = client_id(user_key) if user_key else None
+        user = self.pseudonym(user_key) if user_key else None
         pending = self._pending
         for ad_id, cid in shown:
             h = keys.stats(cid, hour)
@@ -212,7 +232,8 @@ class Billing:
                 pending.incr[f][cid] += 1
                 pending.expire[f] = 2 * 86400
         if not self.buffered:
-            await self.flush()
+            with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
+                await self.flush()
 
     async def flush(self) -> None:
         """Write the pending impression counts: one script call per hash key, in pipelines of at
@@ -248,21 +269,28 @@ class Billing:
         minute, hour = self.clock.minute(now), self.clock.hour(now)
         over = False
         for c in clients:
-            cid = client_id(c)
+            cid = self.pseudonym(c)
             hit = await self._rate(keys=[keys.rate_minute(cid, minute), keys.rate_hour(cid, hour)],
                                    args=[per_minute, per_hour])
             over = over or bool(int(hit))
         return over
 
     async def decide_click(self, claim: ClickClaim, pre_reason: InvalidReason | None, now: float) -> ClickDecision:
-        """Run the click script: charge the auction price once, or record why not."""
+        """Run the click script: charge the auction price once, or record why not.
+
+        Only a charged click uses up the impression; an invalid one (``pre_reason``, or a budget
+        refusal) leaves a later genuine click on it chargeable. Idempotent for a charged
+        impression: deciding it again gives ``duplicate`` and charges nothing."""
         issue_day = self.clock.day(claim.issued)
         day, hour = self.clock.day(now), self.clock.hour(now)
+        cmp = claim.cmp
         res = await self._click(
-            keys=[keys.clicked(claim.cmp, issue_day), keys.budget(claim.cmp), keys.spend_total(claim.cmp),
-                  keys.spend_day(claim.cmp, day), keys.stats(claim.cmp, hour), keys.ledger(claim.cmp)],
+            keys=[keys.clicked(cmp, issue_day), keys.budget(cmp), keys.spend_total(cmp),
+                  keys.spend_day(cmp, day), keys.stats(cmp, hour), keys.ledger(cmp),
+                  keys.invalid_clicks(cmp, issue_day)],
             args=[claim.imp, claim.price, pre_reason.value if pre_reason else "", claim.ad, claim.pub,
                   int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S, DAY_SPEND_TTL_S])
-        charged, amount, reason = res
-        self._states.pop((claim.cmp, day), None)  # this process sees the new spend at once
-        return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason))
+        charged, amount, reason, times = res
+        self._states.pop((cmp, day), None)  # this process sees the new spend at once
+        return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason),
+                             times=int(times))

@@ -2,6 +2,8 @@
 
 Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen), average CPC and,
 for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
+Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
+per impression) and the repeats counted only (``rep:<reason>``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,16 @@ def _int(h: dict[str, str], k: str) -> int:
     return int(h.get(k, 0))
 
 
+def _invalid(stats: dict[str, str]) -> dict[str, int]:
+    """Invalid clicks by reason in one hour's stats: in the ledger and repeats alike."""
+    out: dict[str, int] = {}
+    for k, v in stats.items():
+        if k.startswith(("inv:", "rep:")):
+            reason = k[4:]
+            out[reason] = out.get(reason, 0) + int(v)
+    return out
+
+
 async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
                         granularity: Granularity) -> tuple[list[Row], Row]:
     hs = hours(start, end)
@@ -87,7 +99,7 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
     for h, stats in zip(hs, raw, strict=True):
         if not stats:
             continue
-        inv = {k.removeprefix("inv:"): int(v) for k, v in stats.items() if k.startswith("inv:")}
+        inv = _invalid(stats)
         args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv)
         rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
         total.add(*args)
@@ -100,7 +112,8 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
     hs = hours(start, end)
     prefix = f"p:{pid}:"
     reasons = [x.value for x in InvalidReason]
-    fields = [prefix + "imp", prefix + "click", prefix + "spend"] + [f"{prefix}inv:{x}" for x in reasons]
+    fields = ([prefix + "imp", prefix + "click", prefix + "spend"] + [f"{prefix}inv:{x}" for x in reasons]
+              + [f"{prefix}rep:{x}" for x in reasons])
     async with r.pipeline(transaction=False) as p:
         for cid in cids:
             for h in hs:
@@ -116,7 +129,9 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             if not any(vals):
                 continue
             imp, clicks, spend, *inv_vals = (int(v or 0) for v in vals)
-            inv = {reason: n for reason, n in zip(reasons, inv_vals, strict=True) if n}
+            n = len(reasons)
+            inv = {reason: first + rep for reason, first, rep
+                   in zip(reasons, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
             rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(imp, clicks, spend, inv)
             total.add(imp, clicks, spend, inv)
     out = [rows[k] for k in sorted(rows)]
@@ -127,6 +142,17 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
     return out, total
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell as written: text that a spreadsheet would read as a formula (starting with = + - @,
+    tab or CR) gets a leading apostrophe (OWASP's CSV-injection advice); numbers are left as numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Sequence[Row], total: Row) -> str:
     reasons = [x.value for x in InvalidReason]
     buf = io.StringIO()
@@ -135,6 +161,7 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
                 "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
-        w.writerow([row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                    row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else []))
+        cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
+                 row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else [])
+        w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

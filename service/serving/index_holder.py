@@ -16,6 +16,7 @@ the version already contains (those logged before its ``catalog_changes`` positi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 from collections.abc import Mapping
@@ -24,9 +25,11 @@ from pathlib import Path
 
 from index import artifact
 from index.delta import delta_catalog
+from matching.catalog import PreparedCatalog
 from matching.live import LiveMatcher
 from matching.matcher import MatchConfig, Matcher
 from matching.types import Ad
+from service.serving.ad_vectors import AdVectors
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +69,10 @@ def settle_heap() -> None:
 
 
 class IndexHolder:
-    def __init__(self, root: Path, config: MatchConfig) -> None:
+    def __init__(self, root: Path, config: MatchConfig, vectors: AdVectors | None = None) -> None:
         self.root = Path(root)
         self.config = config
+        self.vectors = vectors  # the changed ads' encoder vectors; None: serve without the semantic signal
         self.snapshot: Snapshot | None = None
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
@@ -95,7 +99,7 @@ class IndexHolder:
                 self.last_error = str(e)
                 log.error("index version %s refused: %s", version, e)
                 return False
-            self._base = Snapshot.of(manifest, Matcher(catalog, self.config))
+            self._base = Snapshot.of(manifest, Matcher(self._semantic_checked(version, catalog), self.config))
             # Changes the new version contains are dropped; those after its position are replayed
             # by the next apply_changes (from that position).
             self._changed = {}
@@ -105,6 +109,19 @@ class IndexHolder:
             settle_heap()
             log.info("serving index version %s (%d ads)", version, manifest.ad_count)
             return True
+
+    def _semantic_checked(self, version: str, catalog: PreparedCatalog) -> PreparedCatalog:
+        """The catalog as this process can serve it: without its semantic rows when pages here
+        would be encoded by another encoder (or none), as vectors of two encoders don't compare."""
+        if catalog.semantic is None:
+            return catalog
+        mine = self.vectors.encoder.name if self.vectors is not None else None
+        if catalog.semantic.encoder != mine:
+            log.warning("index version %s holds vectors of encoder %s, this process encodes with %s: "
+                        "serving without the semantic signal; rebuild the index", version,
+                        catalog.semantic.encoder, mine)
+            return dataclasses.replace(catalog, semantic=None, ad_semantic=None, ad_semantic_norms=None)
+        return catalog
 
     def drop_changes(self) -> None:
         """Serve the published version alone again (the catalog in Redis was replaced wholesale);
@@ -129,7 +146,10 @@ class IndexHolder:
                             len(changed), base.manifest.version)
             base_matcher = base.matcher
             assert isinstance(base_matcher, Matcher)
-            delta = await asyncio.to_thread(delta_catalog, base_matcher.catalog, live)
+            semantic = None
+            if base_matcher.catalog.semantic is not None and self.vectors is not None:
+                semantic = await self.vectors.get(live)
+            delta = await asyncio.to_thread(delta_catalog, base_matcher.catalog, live, semantic)
             matcher = LiveMatcher(base_matcher, Matcher(delta, self.config, base_matcher.classifier),
                                   frozenset(changed))
             ads = {k: v for k, v in base.ads_by_id.items() if k not in changed}

@@ -22,10 +22,11 @@ from cachetools import TTLCache
 
 from matching.categories import Category, load_taxonomy
 from matching.types import Ad, Candidate, Signals
+from service.resilience.redis_guard import STORE_DOWN
 
 log = logging.getLogger(__name__)
 # The entry format is part of the key, so a rolling upgrade never reads another format's entries.
-FORMAT = 3
+FORMAT = 4
 PREFIX = f"am:pc{FORMAT}:"
 
 
@@ -39,17 +40,19 @@ def page_key(*, url: str | None, title: str | None, text: str | None, html: str 
 
 @dataclass(frozen=True, slots=True)
 class PageResult:
-    """A page's relevance ranking against one index version, and its categories."""
+    """A page's relevance ranking against one index version, and its categories; ``analysed``
+    when it was ranked with the page's sentence-encoder vector (else it is the first view)."""
 
     candidates: list[Candidate]
     categories: list[tuple[Category, float]]
+    analysed: bool = False
 
 
 def _encode(res: PageResult) -> str:
     return json.dumps({
         "c": [[c.ad.id, c.score, dataclasses.asdict(c.signals), list(c.matched_keywords), list(c.match_types)]
               for c in res.candidates],
-        "k": [[cat.id, score] for cat, score in res.categories]}, ensure_ascii=False)
+        "k": [[cat.id, score] for cat, score in res.categories], "a": res.analysed}, ensure_ascii=False)
 
 
 def _decode(raw: str | bytes, ads: Mapping[str, Ad]) -> PageResult | None:
@@ -62,7 +65,7 @@ def _decode(raw: str | bytes, ads: Mapping[str, Ad]) -> PageResult | None:
         out.append(Candidate(ad=ad, score=score, signals=Signals(**signals), matched_keywords=tuple(matched),
                              match_types=tuple(types)))
     taxonomy = load_taxonomy()
-    return PageResult(out, [(taxonomy[cid], score) for cid, score in data["k"]])
+    return PageResult(out, [(taxonomy[cid], score) for cid, score in data["k"]], bool(data["a"]))
 
 
 class PageCache:
@@ -77,6 +80,8 @@ class PageCache:
             return hit
         try:
             raw = await self._r.get(f"{PREFIX}{version}:{key}")
+        except STORE_DOWN:  # Redis away: the breaker has said so once
+            return None
         except Exception:  # the cache is an optimisation: never fail a match because of it
             log.warning("page cache read failed", exc_info=True)
             return None
@@ -97,5 +102,7 @@ class PageCache:
             return
         try:
             await self._r.set(f"{PREFIX}{version}:{key}", _encode(res), ex=self._ttl)
+        except STORE_DOWN:
+            pass
         except Exception:
             log.warning("page cache write failed", exc_info=True)

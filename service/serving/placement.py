@@ -6,6 +6,7 @@ click token; impressions are counted for exactly the ads returned.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from matching.auction import Bid, Win, effective_bid, run_auction
 from matching.pacing import may_enter
 from matching.types import Ad, Candidate, Page
+from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickClaim, ClickSigner
 from service.serving.blocked import BlockedCache
@@ -38,35 +40,54 @@ class Placement:
 
 
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
-                   blocked: BlockedCache, n: int) -> PageResult:
+                   blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None) -> PageResult:
     """The ``n`` most relevant servable ads and the page's categories, from the page cache when
-    the page was seen before."""
+    the page was seen before. With ``understanding``, a page is ranked with its sentence-encoder
+    vector once one is known (:mod:`service.analysis.understanding`) and offered to the analysis
+    queue while it is not."""
     def allowed(ad: Ad) -> bool:
         return blocked.allows(ad.id, ad.campaign_id)
 
     version = snap.serving_id
+    u = understanding if key else None
     res = await cache.get(version, key, snap.ads_by_id) if key else None
     terms = None
-    if res is None:
-        terms = snap.matcher.analyze(page())
+    vector = None
+    if u is not None and key is not None and (res is None or (not res.analysed and u.due(key))):
+        vector = await u.stored(key)
+    if res is None or vector is not None:
+        pg = page()
+        inline = False
+        if u is not None and vector is None:
+            vector = u.inline(pg)
+            inline = vector is not None
+        terms = snap.matcher.analyze(pg)
+        if vector is not None:
+            terms = dataclasses.replace(terms, vector=vector)
         cats = snap.matcher.categorize(terms)
-        res = PageResult(snap.matcher.rank(terms, CACHE_DEPTH, categories=cats), cats)
+        res = PageResult(snap.matcher.rank(terms, CACHE_DEPTH, categories=cats), cats, analysed=vector is not None)
         if key:
             await cache.put(version, key, res)
+        if u is not None and key is not None:
+            if inline:
+                assert vector is not None
+                await u.keep(key, vector)
+            elif vector is None:
+                u.offer(key, pg)
     out = [c for c in res.candidates if allowed(c.ad)]
     if len(out) < n and len(res.candidates) == CACHE_DEPTH:  # many of the best are paused: look deeper
         terms = terms or snap.matcher.analyze(page())
         out = snap.matcher.rank(terms, n, eligible=allowed, categories=res.categories)
-    return PageResult(out[:n], res.categories)
+    return PageResult(out[:n], res.categories, res.analysed)
 
 
 async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str | None, cache: PageCache,
                     slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
-                    billing: Billing, signer: ClickSigner,
+                    billing: Billing, signer: ClickSigner, understanding: PageUnderstanding | None = None,
                     rng: random.Random | None = None) -> tuple[list[Placement], PageResult]:
     """The winners and the page's relevance result (candidates before budget and auction)."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
-    result = await relevant(snap, page, page_key, cache, blocked, n)
+    result = await relevant(snap, page, page_key, cache, blocked, n, understanding)
     candidates = result.candidates
     if not candidates:
         return [], result
@@ -84,12 +105,13 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
         bids.append(Bid(ad=c.ad, bid_fen=bid, quality=c.score))
         by_ad[c.ad.id] = c
     wins = run_auction(bids, slots, publisher.floor_fen)
+    user = billing.pseudonym(user_key) if user_key and wins else None  # tokens never hold the user key
     out = []
     for w in wins:
         imp = uuid.uuid4().hex
         ad = w.bid.ad
         claim = ClickClaim(imp=imp, ad=ad.id, cmp=ad.campaign_id, adv=ad.advertiser_id, pub=publisher.id,
-                           price=w.price_fen, issued=now, url=ad.landing_url, user=user_key)
+                           price=w.price_fen, issued=now, url=ad.landing_url, user=user)
         out.append(Placement(candidate=by_ad[ad.id], win=w, impression_id=imp, token=signer.sign(claim)))
     await billing.record_impressions(publisher.id, [(p.win.bid.ad.id, p.win.bid.ad.campaign_id) for p in out],
                                      now, user_key)

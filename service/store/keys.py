@@ -26,18 +26,42 @@ slot and runs unchanged on Redis Cluster)::
     am:{c:C}:budget                 HASH    daily, total (fen; -1 = no limit), pacing, freq_cap
     am:{c:C}:spend                  INT     total spend, fen
     am:{c:C}:spend:<day>            INT     spend on <day> (YYYYMMDD, billing timezone)
-    am:{c:C}:clicked:<day>          SET     impression ids issued on <day> that were clicked
+    am:{c:C}:clicked:<day>          SET     impression ids issued on <day> whose click was charged
+    am:{c:C}:invalid:<day>          HASH    "<impression id>|<reason>" → invalid clicks with that reason
+                                            on an impression issued on <day>
     am:{c:C}:stats:<hour>           HASH    counters for <hour> (YYYYMMDDHH): imp, click, spend,
-                                            inv:<reason>, a:<ad>:{imp,click,spend,inv},
-                                            p:<pub>:{imp,click,spend,inv:<reason>}
-    am:{c:C}:ledger                 STREAM  every click decision: imp, ad, pub, amount, reason, day, hour
-    am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (hashed
-                                            user key) on <day>: one HMGET per match reads them all
+                                            inv:<reason> (invalid clicks in the ledger: the first of
+                                            each reason per impression), rep:<reason> (repeats,
+                                            counted only), a:<ad>:{imp,click,spend,inv},
+                                            p:<pub>:{imp,click,spend,inv:<reason>,rep:<reason>}
+    am:{c:C}:ledger                 STREAM  every charge and the first invalid click of each reason per
+                                            impression: imp, ad, pub, amount, reason, day, hour, ts
+                                            (older entries move to the archive: service.billing.archive)
+    am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (the user
+                                            key's pseudonym, an HMAC: service.billing.pseudonyms)
+                                            on <day>: one HMGET per match reads them all
     am:billing:campaigns            SET     campaigns with a budget hash (ledger verify walks it)
     am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
-    am:{rl:<client>}:m:<minute>     INT     clicks by one client in a minute (and :h:<hour>)
+    am:{rl:<client>}:m:<minute>     INT     clicks by one client (pseudonym of its IP or user) in a
+                                            minute (and :h:<hour>)
     am:clicksecret                  STRING  generated click-signing key when none is configured
+    am:pseudonymsecret              STRING  generated pseudonym (HMAC) secret when none is configured
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
+    am:vec:<encoder>:<text hash>    STRING  an ad text's raw sentence-encoder vector (float16, base64),
+                                            written at upload/edit, TTL (service.serving.ad_vectors)
+
+Page analysis (service.analysis; the queue's keys share the hash tag ``{analysis}``, so the enqueue
+script touches one slot and runs unchanged on Redis Cluster)::
+
+    am:{analysis}:pages             STREAM  pages waiting for an ``admatch analyzer`` worker: k (page
+                                            key), ti (normalised title), b (normalised body, cut to
+                                            what the encoder reads), t (enqueue time, unix s);
+                                            consumer group ``analyzers``; entries deleted once analysed
+    am:{analysis}:seen:<page key>   STRING  "1", TTL ANALYSIS_DEDUPE_SECONDS: the page was queued or
+                                            analysed recently and is not queued again
+    am:pp:<encoder hash>:<page key> STRING  page profile: the page's encoder vector as little-endian
+                                            float16 bytes, TTL PROFILE_TTL_SECONDS; the encoder's name
+                                            is hashed into the key, so another encoder's is never read
 """
 
 from __future__ import annotations
@@ -96,6 +120,7 @@ def blocked_campaign(cid: str) -> str:
 BILLING_CAMPAIGNS = PREFIX + "billing:campaigns"
 UNLIMITED = -1  # budget and cap fields: no limit
 CLICK_SECRET = PREFIX + "clicksecret"
+PSEUDONYM_SECRET = PREFIX + "pseudonymsecret"
 
 
 def _cmp(cid: str) -> str:
@@ -116,6 +141,10 @@ def spend_day(cid: str, day: str) -> str:
 
 def clicked(cid: str, day: str) -> str:
     return f"{_cmp(cid)}:clicked:{day}"
+
+
+def invalid_clicks(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:invalid:{day}"
 
 
 def stats(cid: str, hour: str) -> str:
@@ -140,3 +169,17 @@ def rate_minute(client: str, minute: str) -> str:
 
 def rate_hour(client: str, hour: str) -> str:
     return f"{PREFIX}{{rl:{client}}}:h:{hour}"
+
+
+def ad_vector(encoder: str, text_hash: str) -> str:
+    return f"{PREFIX}vec:{encoder}:{text_hash}"
+ANALYSIS_QUEUE = PREFIX + "{analysis}:pages"
+ANALYSIS_GROUP = "analyzers"
+
+
+def analysis_seen(page_key: str) -> str:
+    return f"{PREFIX}{{analysis}}:seen:{page_key}"
+
+
+def page_profile(encoder_hash: str, page_key: str) -> str:
+    return f"{PREFIX}pp:{encoder_hash}:{page_key}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response, status
 
 from matching.match_types import MatchType, render_keyword
+from matching.semantic import text_of
 from service.api import csv_upload
 from service.api.responses import errors
 from service.api.routes import ctx
@@ -43,8 +46,19 @@ async def list_ads(campaign_id: str, request: Request, p: AdvertiserP) -> list[A
 @router.post("/campaigns/{campaign_id}/ads", status_code=status.HTTP_201_CREATED,
              summary="Create an ad with its keyword set", responses=errors(422))
 async def create_ad(campaign_id: str, body: AdIn, request: Request, p: AdvertiserP) -> AdOut:
-    [rec] = await ctx(request).catalog.create_ads(p.id, campaign_id, [body.to_fields()])
+    c = ctx(request)
+    await c.catalog.get_campaign(p.id, campaign_id)
+    fields = body.to_fields()
+    await encode_ads(request, [fields])
+    [rec] = await c.catalog.create_ads(p.id, campaign_id, [fields])
     return out(rec)
+
+
+async def encode_ads(request: Request, items: list[dict[str, Any]]) -> None:
+    """Encode new or edited ads' texts before they enter the catalog (service.serving.ad_vectors)."""
+    vectors = ctx(request).ad_vectors
+    if vectors is not None and items:
+        await vectors.store([text_of(f["title"], f["keywords"]) for f in items])
 
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
@@ -74,7 +88,9 @@ async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> Uplo
     catalog = ctx(request).catalog
     await catalog.get_campaign(p.id, campaign_id)
     rows = csv_upload.parse(raw)
-    recs = await catalog.create_ads(p.id, campaign_id, [r.to_fields() for r in rows])
+    items = [r.to_fields() for r in rows]
+    await encode_ads(request, items)
+    recs = await catalog.create_ads(p.id, campaign_id, items)
     return UploadResult(created=len(recs), ads=[out(r) for r in recs])
 
 
@@ -94,6 +110,10 @@ async def update_ad(ad_id: str, body: AdPatch, request: Request, p: AdvertiserP)
             raise InvalidInput(f"keyword_bids: names {unknown[:5]} which are not among the ad's keywords; "
                                "add them to keywords in the same request or remove their bids",
                                extra={"fields": [{"field": "keyword_bids", "message": "unknown keywords"}]})
+    if "title" in changes or "keywords" in changes:
+        current = await catalog.get_ad(p.id, ad_id)
+        await encode_ads(request, [{"title": changes.get("title", current.title),
+                                    "keywords": changes.get("keywords", current.keywords)}])
     return out(await catalog.update_ad(p.id, ad_id, changes))
 
 

@@ -1,4 +1,4 @@
-"""The publisher endpoint: the best ads for a page, priced by auction, with signed click URLs."""
+"""The publisher endpoint: the best ads for a page, priced by auction, with encrypted click URLs."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
-        blocked=c.blocked, billing=c.billing, signer=c.signer)
+        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding)
     base = click_base(request)
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
@@ -126,4 +126,4 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     categories = [PageCategory(id=cat.id, name=cat.name, name_zh=cat.name_zh, score=round(score, 4),
                                sensitive=cat.sensitive) for cat, score in result.categories]
     return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id, index_version=snap.manifest.version,
-                         page_categories=categories, ads=ads, debug=_debug(result, placements) if explain else None)
+                         page_categories=categories, page_analysed=result.analysed, ads=ads, debug=_debug(result, placements) if explain else None)

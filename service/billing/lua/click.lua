@@ -1,50 +1,74 @@
 -- The whole click decision, atomically: dedup, budget check, charge, counters, ledger append.
--- KEYS: 1 clicked set (impression ids clicked, by issue day)  2 budget hash (daily, total; -1 = none)
+-- Only a charged click uses up its impression (joins the clicked set): an invalid click before it
+-- (a crawler, a too-fast or rate-limited click) never stops the reader's own click from counting.
+-- Invalid clicks are counted per impression and reason; only the first of each reason on an
+-- impression is appended to the ledger (and counted as inv:<reason>), later ones are counted only
+-- (rep:<reason>), so replaying one click URL cannot grow the ledger.
+-- KEYS: 1 clicked set (impression ids charged, by issue day)  2 budget hash (daily, total; -1 = none)
 --       3 total spend  4 today's spend  5 this hour's stats hash  6 ledger stream
+--       7 invalid-click counts hash (field '<impression id>|<reason>', by issue day)
 -- ARGV: 1 impression id  2 price fen  3 pre-decided invalid reason or ''  4 ad id  5 publisher id
---       6 now (ms)  7 day  8 hour  9 clicked-set ttl s  10 stats ttl s  11 day-spend ttl s
--- Returns: {charged (0/1), amount fen, reason}
+--       6 now (ms)  7 day  8 hour  9 clicked-set and invalid-counts ttl s  10 stats ttl s
+--       11 day-spend ttl s
+-- Returns: {charged (0/1), amount fen, reason, times this impression got this reason (1 if valid)}
 local imp, price, pre = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ad, pub = ARGV[4], ARGV[5]
 local stats = KEYS[5]
 
-local function record(valid, amount, reason)
-  if valid then
-    redis.call('HINCRBY', stats, 'click', 1)
-    redis.call('HINCRBY', stats, 'spend', amount)
-    redis.call('HINCRBY', stats, 'a:' .. ad .. ':click', 1)
-    redis.call('HINCRBY', stats, 'a:' .. ad .. ':spend', amount)
-    redis.call('HINCRBY', stats, 'p:' .. pub .. ':click', 1)
-    redis.call('HINCRBY', stats, 'p:' .. pub .. ':spend', amount)
-  else
-    redis.call('HINCRBY', stats, 'inv:' .. reason, 1)
-    redis.call('HINCRBY', stats, 'a:' .. ad .. ':inv', 1)
-    redis.call('HINCRBY', stats, 'p:' .. pub .. ':inv:' .. reason, 1)
-  end
-  redis.call('EXPIRE', stats, ARGV[10])
+local function append(amount, reason)
   redis.call('XADD', KEYS[6], '*', 'imp', imp, 'ad', ad, 'pub', pub, 'amount', amount,
              'reason', reason, 'day', ARGV[7], 'hour', ARGV[8], 'ts', ARGV[6])
-  return {valid and 1 or 0, amount, reason}
 end
 
-if redis.call('SADD', KEYS[1], imp) == 0 then
-  return record(false, 0, 'duplicate')
+local function valid(amount)
+  redis.call('HINCRBY', stats, 'click', 1)
+  redis.call('HINCRBY', stats, 'spend', amount)
+  redis.call('HINCRBY', stats, 'a:' .. ad .. ':click', 1)
+  redis.call('HINCRBY', stats, 'a:' .. ad .. ':spend', amount)
+  redis.call('HINCRBY', stats, 'p:' .. pub .. ':click', 1)
+  redis.call('HINCRBY', stats, 'p:' .. pub .. ':spend', amount)
+  redis.call('EXPIRE', stats, ARGV[10])
+  append(amount, 'valid')
+  return {1, amount, 'valid', 1}
 end
-redis.call('EXPIRE', KEYS[1], ARGV[9])
+
+local function invalid(reason)
+  local n = redis.call('HINCRBY', KEYS[7], imp .. '|' .. reason, 1)
+  -- first of this reason on this impression: in the ledger; a repeat: counted only
+  local kind = 'rep:'
+  if n == 1 then
+    redis.call('EXPIRE', KEYS[7], ARGV[9])
+    kind = 'inv:'
+  end
+  redis.call('HINCRBY', stats, kind .. reason, 1)
+  redis.call('HINCRBY', stats, 'a:' .. ad .. ':inv', 1)
+  redis.call('HINCRBY', stats, 'p:' .. pub .. ':' .. kind .. reason, 1)
+  redis.call('EXPIRE', stats, ARGV[10])
+  if n == 1 then
+    append(0, reason)
+  end
+  return {0, 0, reason, n}
+end
+
+if redis.call('SISMEMBER', KEYS[1], imp) == 1 then
+  return invalid('duplicate')
+end
 if pre ~= '' then
-  return record(false, 0, pre)
+  return invalid(pre)
 end
 local budget = redis.call('HMGET', KEYS[2], 'daily', 'total')
 if not budget[1] or not budget[2] then
-  return record(false, 0, 'budget_exhausted')  -- unknown campaign budget: never charge blindly
+  return invalid('budget_exhausted')  -- unknown campaign budget: never charge blindly
 end
 local daily, total = tonumber(budget[1]), tonumber(budget[2])
 local spent_total = tonumber(redis.call('GET', KEYS[3]) or '0')
 local spent_day = tonumber(redis.call('GET', KEYS[4]) or '0')
 if (total >= 0 and spent_total + price > total) or (daily >= 0 and spent_day + price > daily) then
-  return record(false, 0, 'budget_exhausted')
+  return invalid('budget_exhausted')
 end
 redis.call('INCRBY', KEYS[3], price)
 redis.call('INCRBY', KEYS[4], price)
 redis.call('EXPIRE', KEYS[4], ARGV[11])
-return record(true, price, 'valid')
+redis.call('SADD', KEYS[1], imp)
+redis.call('EXPIRE', KEYS[1], ARGV[9])
+return valid(price)
