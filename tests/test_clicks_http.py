@@ -322,7 +322,6 @@ def test_valid_payload_signed_with_an_unknown_key_is_refused_and_nothing_recorde
     assert ledger_reasons(clean_redis, w.cmp_id) == ["valid"]
 
 
-
 def test_tokens_issued_compressed_before_still_verify() -> None:
     """Tokens are now written uncompressed; ones itsdangerous compressed (issued before) verify."""
     import hashlib
