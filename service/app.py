@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
 from matching.encoder import SentenceEncoder, default_encoder
@@ -24,6 +25,7 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
+from service.api import openapi
 from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
@@ -212,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _guard_hosts(app, settings)
     for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
+    openapi.install(app)
     return app
 
 
@@ -227,6 +230,29 @@ def _guard_hosts(app: FastAPI, settings: Settings) -> None:
 
 
 _NOT_JSON = "body is not valid UTF-8 JSON; send a UTF-8 encoded JSON object (Content-Type: application/json)"
+_TOO_DEEP = ("body is JSON nested too deeply to read (Python's parser stops near 1,000 levels); "
+             "send the object the endpoint documents, which nests a few levels at most")
+
+
+def _unparsable_body(cause: BaseException | None) -> dict[str, Any]:
+    """The 422 body for a body the JSON parser gave up on: too deep, or not UTF-8 JSON."""
+    if isinstance(cause, RecursionError):
+        return {"error": "invalid_request", "detail": _TOO_DEEP,
+                "fields": [{"field": "body", "message": "nested too deeply"}]}
+    return {"error": "invalid_request", "detail": _NOT_JSON,
+            "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path: Starlette's own 405 names only the
+    first route whose path matched (GET /v1/ads/{id}, not its PATCH and DELETE). Asks each
+    route whether it would take the request with each method (Starlette's ``matches``)."""
+    routes = request.app.router.routes
+    return ", ".join(m for m in _METHODS
+                     if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes))
 
 
 def _field_name(loc: tuple[object, ...], err_type: str) -> str:
@@ -269,14 +295,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(err.body(), err.status, headers={"Retry-After": "2"})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that do not decode
-            return _error({"error": "invalid_request", "detail": _NOT_JSON,
-                           "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, 422)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # FastAPI's json.loads failed
+            return _error(_unparsable_body(exc.__cause__), 422)
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error")
-        return _error({"error": code, "detail": str(exc.detail)}, exc.status_code,
-                      headers=getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+            detail = f"{request.method} is not served at {request.url.path}; use {headers['Allow']}"
+        return _error({"error": code, "detail": detail}, exc.status_code, headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -28,7 +28,8 @@ from service.analysis.queue import read_backlog
 from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import archive, ledger
-from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
+from service.demo.guide import guide
+from service.demo.loader import DEMO_ADMIN_KEY, load_demo
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
@@ -177,6 +178,8 @@ def cmd_ledger_archive(args: argparse.Namespace) -> None:
           f"archived into {len(rep.files)} files ({rep.bytes_written} bytes) under {root}, "
           f"{rep.trimmed} deleted from the streams")
     sys.exit(0 if not rep.problems else 1)
+
+
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -212,6 +215,9 @@ def _analyzer_process(url: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    own_admin_key = bool(os.environ.get("ADMATCH_ADMIN_KEY"))
+    # The server process reads its settings from the environment: the demo's admin key reaches it so.
+    os.environ.setdefault("ADMATCH_ADMIN_KEY", DEMO_ADMIN_KEY)
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
 
@@ -228,13 +234,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
-        body = json.dumps({"publisher_id": "demo-news", "slots": 3, "page": {
-            "title": "3G手机资费新政", "text": "运营商推出3G手机套餐，手机长话、市话、漫游一个价，流量更多。"}},
-            ensure_ascii=False)
-        print(f"\ndemo catalog loaded, index {m.version} with {m.ad_count} ads. Try:\n\n"
-              f"  curl -s http://{host}:{port}/v1/match -H 'Authorization: Bearer {DEMO_PUBLISHER_KEY}' "
-              f"-H 'Content-Type: application/json' -d '{body}'\n\n"
-              f"API docs: http://{host}:{port}/docs   (Ctrl-C stops the server)\n", flush=True)
+        print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key), flush=True)
         if not args.no_serve:
             with _analyzer_process(url):
                 _serve(s, url, host, port, 1)

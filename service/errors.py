@@ -21,8 +21,16 @@ class AdmatchError(Exception):
 
 
 class InvalidInput(AdmatchError):
+    """A 422. Its body always has ``fields`` (the fields concerned; empty when the message covers
+    the whole request)."""
+
     status = 422
     code = "invalid_request"
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        out.setdefault("fields", [])
+        return out
 
 
 class Unauthorized(AdmatchError):

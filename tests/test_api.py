@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import opencc
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from service.api import csv_upload, schemas
 from service.api.routes.ads import CSV_EXAMPLE
-from service.app import create_app
-from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages, load_demo
-from service.serving.indexing import build_from_catalog
+from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages
 from service.settings import Settings
-from service.store.catalog import CatalogStore
-from tests.conftest import ADMIN_KEY, TEST_REDIS_TIMEOUT_MS, auth
+from tests.conftest import auth
 from tests.helpers import (
     ADMIN,
     REALTY_AD,
@@ -348,37 +342,6 @@ def test_paused_ads_are_left_out_of_the_next_build(client: TestClient, settings:
 
 
 # ---- the demo catalog -----------------------------------------------------------------------------
-def on_database(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
-
-
-@pytest.fixture(scope="module")
-def demo(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The demo catalog, indexed and served by one app for this module's read-only tests.
-
-    It lives in its own Redis database so the per-test flush of database 0 leaves it alone.
-    """
-    url = on_database(redis_url, 15)
-    r = redis.Redis.from_url(url)
-    r.flushdb()
-    settings = Settings(redis_url=url, data_dir=Path(tmp_path_factory.mktemp("demo")), admin_key=SecretStr(ADMIN_KEY),
-                        index_poll_seconds=0.2, redis_timeout_ms=TEST_REDIS_TIMEOUT_MS,
-                        _env_file=None)  # type: ignore[call-arg]
-
-    async def prepare(store: CatalogStore) -> None:
-        await load_demo(store)
-        await build_from_catalog(store, settings.index_root)
-    with_store(settings, prepare)
-    try:
-        with TestClient(create_app(settings)) as c:
-            assert c.get("/v1/index/status").json()["loaded"]
-            yield c
-    finally:
-        r.flushdb()
-        r.close()
-
-
 def demo_match(client: TestClient, page: dict[str, Any]) -> list[dict[str, Any]]:
     r = match(client, auth(DEMO_PUBLISHER_KEY), "demo-news", page)
     assert r.status_code == 200, r.text

@@ -53,6 +53,13 @@ def test_higher_quality_outranks_a_higher_bid():
     assert priced(wins) == [("cheap", 91), ("dear", 1)]
 
 
+def test_a_bid_of_zero_quality_takes_no_part_even_with_slots_free():
+    """A bidder whose quality is 0 (relevance 0, possible with a 0 floor) wins no slot, even when slots are free."""
+    wins = run_auction([bid("relevant", 100, 0.5), bid("zero", 500, 0.0), bid("zero2", 400, 0.0)],
+                       slots=3, floor_fen=1)
+    assert priced(wins) == [("relevant", 1)]
+
+
 def test_price_is_capped_at_own_bid():
     """A winner never pays more than it bid even when the formula asks for more."""
     # Equal eCPM 50: "b" ranks first on the higher bid; the formula gives 50/0.25 + 1 = 201 > 200.

@@ -154,6 +154,21 @@ def test_body_not_a_json_object_is_refused(client: TestClient, publisher: tuple[
     assert_error(r, 422)
 
 
+def test_deeply_nested_json_is_a_422_that_says_so(client: TestClient, publisher: tuple[str, dict[str, str]]) -> None:
+    """A 10,000-deep JSON body gets a 422 naming the nesting, not a claim that it is not UTF-8."""
+    body = assert_error(post_raw(client, publisher[1], b"[" * 10_000 + b"]" * 10_000), 422, field="body")
+    assert "nested too deeply" in body["detail"] and "UTF-8" not in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/ads/ad_x", "/v1/campaigns/cmp_x"])
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "POST"])
+def test_unsupported_method_names_every_method_the_path_serves(client: TestClient, method: str, path: str) -> None:
+    """A method a path does not serve gets 405 whose Allow names GET, PATCH and DELETE, all the path serves."""
+    r = client.request(method, path)
+    assert_error(r, 405, code="method_not_allowed")
+    assert {m.strip() for m in r.headers["allow"].split(",")} == {"GET", "PATCH", "DELETE"}
+
+
 # ---- authentication -------------------------------------------------------------------------------
 @pytest.mark.parametrize("method,path", [("POST", "/v1/match"), ("GET", "/v1/campaigns"),
                                          ("POST", "/v1/advertisers"), ("GET", "/v1/ads/x")])
@@ -361,6 +376,34 @@ def test_malformed_csv_is_refused(client: TestClient, campaign: tuple[str, dict[
     body = assert_error(upload(client, campaign, raw), 422)
     assert expect in body["detail"]
     assert ads_of(client, campaign) == before
+
+
+CSV_FIELD_LIMIT = 131_072  # the csv module's default field_size_limit
+
+
+@pytest.mark.parametrize("cell,field", [
+    ("x" * (CSV_FIELD_LIMIT + 1), "description"),
+    ('"never closed,https://example.com/2,房贷,100\n' + "好广告二,https://example.com/3,房贷,100\n" * 4000, "title"),
+], ids=["long-description", "unclosed-quote"])
+def test_csv_cell_over_the_reader_limit_is_a_422_naming_line_and_field(
+        client: TestClient, campaign: tuple[str, dict[str, str]], cell: str, field: str) -> None:
+    """A CSV cell over 131,072 characters gets 422 naming its line and column, and nothing is stored."""
+    before = ads_of(client, campaign)
+    if field == "description":
+        raw = f"title,landing_url,keywords,bid_fen,description\n好广告,https://example.com/1,楼盘,100,\n好广告,https://example.com/2,楼盘,100,{cell}\n"
+    else:
+        raw = f"title,landing_url,keywords,bid_fen\n好广告,https://example.com/1,楼盘,100\n{cell}"
+    body = assert_error(upload(client, campaign, raw.encode()), 422, code="invalid_request")
+    assert "line 3" in body["detail"] and field in body["detail"], body["detail"]
+    assert body["fields"] == [{"field": field, "message": "cell too long"}]
+    assert ads_of(client, campaign) == before
+
+
+def test_csv_without_a_header_row_says_to_add_one(client: TestClient, campaign: tuple[str, dict[str, str]]) -> None:
+    """A CSV whose first line is an ad, not the header, gets 422 saying to add the header line."""
+    raw = "学区房新盘开售,https://example.com/house,楼盘|学区房,150\n二手房急售,https://example.com/r,二手房,90\n"
+    body = assert_error(upload(client, campaign, raw.encode()), 422, code="invalid_request")
+    assert "not a header row" in body["detail"] and "title" in body["detail"]
 
 
 @pytest.mark.parametrize("ctype", ["application/json", "multipart/form-data; boundary=x", ""],

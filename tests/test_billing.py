@@ -8,6 +8,8 @@ Each test flushes the database (``clean_redis``), creates its campaigns through
 from __future__ import annotations
 
 import asyncio
+import calendar
+import dataclasses
 import math
 import threading
 import time
@@ -16,7 +18,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
@@ -24,11 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
+from matching.pacing import BudgetState
 from service.billing import ledger, reports
 from service.billing.billing import Billing, ClickDecision, Clock
 from service.billing.clicks import ClickClaim
 from service.store import keys
 from service.store.catalog import CatalogStore
+from service.store.records import Pacing
 
 TZ = "Asia/Shanghai"
 WINDOW_S = 3600.0
@@ -92,8 +98,8 @@ def test_valid_click_charges_the_price_once_and_appends_one_ledger_entry(redis_u
             assert (stats["click"], stats["spend"], stats[f"a:{AD}:spend"], stats[f"p:{PUB}:click"]) == \
                 ("1", "137", "137", "1")
             [entry] = await e.ledger()
-            assert (entry["imp"], entry["ad"], entry["pub"], entry["amount"], entry["reason"]) == \
-                (c.imp, AD, PUB, "137", "valid")
+            assert (entry["imp"], entry["ad"], entry["pub"], entry["amount"], entry["reason"], entry["ts"]) == \
+                (c.imp, AD, PUB, "137", "valid", str(int(now * 1000)))
     asyncio.run(go())
 
 
@@ -186,12 +192,14 @@ def test_rate_limit_per_user_key_across_ips(redis_url, clean_redis):
 
 
 def test_rate_limit_per_hour(redis_url, clean_redis):
-    """Clicks spread over minutes are still limited by the hourly limit."""
+    """Clicks spread over minutes are still limited by the hourly limit, per client and per hour."""
     async def go() -> None:
         async with env(redis_url) as e:
             start = math.floor(time.time() / 3600) * 3600 + 1.0
             hits = [await e.billing.over_rate_limit(["ip:10.0.2.1"], start + 60 * i, 100, 4) for i in range(6)]
             assert hits == [False, False, False, False, True, True]
+            assert not await e.billing.over_rate_limit(["ip:10.0.2.2"], start + 360, 100, 4)  # another IP
+            assert not await e.billing.over_rate_limit(["ip:10.0.2.1"], start + 3600, 100, 4)  # the next hour
     asyncio.run(go())
 
 
@@ -237,6 +245,20 @@ def test_total_budget_refuses_the_click_that_would_exceed_it(redis_url, clean_re
             got.append((await e.billing.decide_click(claim(100, issued=later - 5), None, later)).reason)
             assert got == ["valid", "valid", "budget_exhausted", "budget_exhausted"]
             assert await e.spend() == 200
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("budget", ["daily", "total"])
+def test_clicks_reaching_the_budget_exactly_are_charged_and_one_fen_more_is_refused(redis_url, clean_redis, budget):
+    """Spend may reach a daily or total budget of 200 fen exactly (150 + 50 charged); a 1-fen click after that is refused."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(**{budget: 200})
+            now = time.time()
+            got = [(await e.billing.decide_click(claim(p), None, now)).reason for p in (150, 50, 1)]
+            assert got == ["valid", "valid", "budget_exhausted"]
+            assert await e.spend() == 200
+            assert int(await e.r.get(keys.spend_day(CMP, e.billing.clock.day(now)))) == 200
     asyncio.run(go())
 
 
@@ -345,6 +367,62 @@ def test_ledger_verify_reports_a_tampered_counter(redis_url, clean_redis):
     asyncio.run(go())
 
 
+def test_ledger_verify_counts_every_campaign_and_reports_day_and_hour_counters_that_disagree(redis_url, clean_redis):
+    """verify sums the charges of every campaign and names a day counter and an hourly counter that differ from the ledger."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10_000)
+            await e.campaign("cmp2", total=10_000)
+            now = time.time()
+            await e.billing.decide_click(claim(100), None, now)
+            await e.billing.decide_click(claim(40, cid="cmp2"), None, now)
+            await e.billing.decide_click(claim(5, cid="cmp2"), InvalidReason.BOT, now)
+            v = await ledger.verify(e.r)
+            assert (v.ok, v.campaigns, v.entries, v.charged_fen) == (True, 2, 3, 140)
+            day, hour = e.billing.clock.day(now), e.billing.clock.hour(now)
+            await e.r.incrby(keys.spend_day("cmp2", day), 7)
+            await e.r.hincrby(keys.stats("cmp2", hour), "inv:bot", 1)
+            v = await ledger.verify(e.r)
+            assert v.mismatches == [f"campaign cmp2 day {day}: counter 47 fen, ledger 40 fen",
+                                    f"campaign cmp2 hour {hour} inv:bot: counter 2, ledger 1"]
+    asyncio.run(go())
+
+
+def test_budget_states_read_budgets_spend_pacing_and_caps_as_stored(redis_url, clean_redis):
+    """Each campaign's state carries its budgets (None when unlimited), spend, pacing and frequency cap;
+    a campaign with no budget hash gets an all-zero state, so it enters no auction."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.store.create_advertiser("广告主", id=ADV)
+            await e.store.create_campaign(ADV, name="even", id="c-even", daily_budget_fen=500, total_budget_fen=9000,
+                                          pacing=Pacing.EVEN, frequency_cap=3)
+            await e.store.create_campaign(ADV, name="open", id="c-open")
+            now = time.time()
+            await e.billing.decide_click(claim(120, cid="c-even"), None, now)
+            await e.billing.record_impressions(PUB, [(AD, "c-even")] * 2, now, "reader-1")
+            states = await e.billing.budget_states(["c-even", "c-open", "c-none"], now, "reader-1")
+            assert states == {
+                "c-even": BudgetState(daily_budget_fen=500, total_budget_fen=9000, spent_today_fen=120,
+                                      spent_total_fen=120, even_pacing=True, frequency_cap=3, user_impressions_today=2),
+                "c-open": BudgetState(daily_budget_fen=None, total_budget_fen=None, spent_today_fen=0,
+                                      spent_total_fen=0, even_pacing=False, frequency_cap=None),
+                "c-none": BudgetState(0, 0, 0, 0)}
+    asyncio.run(go())
+
+
+def test_a_charge_shows_in_this_process_budget_state_at_once(redis_url, clean_redis):
+    """After a charge, this process's next budget state has the new spend, though states are otherwise reused for a second."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=1000, total=1000)
+            now = time.time()
+            assert (await e.billing.budget_states([CMP], now, None))[CMP].spent_today_fen == 0
+            await e.billing.decide_click(claim(300), None, now)
+            state = (await e.billing.budget_states([CMP], now, None))[CMP]
+            assert (state.spent_today_fen, state.spent_total_fen) == (300, 300)
+    asyncio.run(go())
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prices=st.lists(st.integers(1, 500), min_size=1, max_size=40),
        total=st.integers(0, 5000), daily=st.one_of(st.none(), st.integers(0, 5000)))
@@ -419,6 +497,79 @@ def test_hourly_rows_add_up_to_the_daily_total(redis_url, clean_redis):
     asyncio.run(go())
 
 
+def test_day_rows_add_up_impressions_and_invalid_clicks_over_hours(redis_url, clean_redis):
+    """A day row and the total sum impressions and invalid clicks of every hour, not just the last one."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            first = math.floor(time.time() / 86400) * 86400 + 3600.5  # two hours of one UTC+8 day
+            second = first + 3600
+            for ts, n in ((first, 3), (second, 4)):
+                await e.billing.record_impressions(PUB, [(AD, CMP)] * n, ts, None)
+                await e.billing.decide_click(claim(10, issued=ts - 5), InvalidReason.BOT, ts)
+            day = e.billing.clock.at(first).date()
+            assert e.billing.clock.at(second).date() == day  # precondition
+            rows, total = await reports.campaign_rows(e.r, CMP, day, day, "day")
+            assert [(r.impressions, r.invalid_clicks) for r in rows] == [(7, {"bot": 2})]
+            assert (total.period, total.impressions, total.invalid_clicks) == ("total", 7, {"bot": 2})
+    asyncio.run(go())
+
+
+def test_a_report_covers_its_days_and_no_other(redis_url, clean_redis):
+    """Clicks the day before from and the day after to are left out of the report from..to."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            noon = math.floor(time.time() / 86400) * 86400 + 4 * 3600.0  # 12:00 in Shanghai
+            for offset, price in ((-1, 1), (0, 10), (1, 20), (2, 300)):
+                ts = noon + offset * 86400
+                await e.billing.decide_click(claim(price, issued=ts - 5), None, ts)
+            start, end = e.billing.clock.at(noon).date(), e.billing.clock.at(noon + 86400).date()
+            rows, total = await reports.campaign_rows(e.r, CMP, start, end, "day")
+            assert [(r.period, r.spend_fen) for r in rows] == [(start.isoformat(), 10), (end.isoformat(), 20)]
+            assert total.spend_fen == 30
+    asyncio.run(go())
+
+
+def test_publisher_rows_by_day_across_campaigns(redis_url, clean_redis):
+    """A publisher's day rows sum its campaigns' impressions, clicks, invalid clicks and spend; hours with
+    impressions but no click count no click."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(total=10**6)
+            await e.campaign("cmp2", total=10**6)
+            noon = math.floor(time.time() / 86400) * 86400 + 4 * 3600.0
+            tomorrow = noon + 86400
+            await e.billing.record_impressions(PUB, [(AD, CMP), (AD, "cmp2")], noon, None)  # no clicks this day
+            await e.billing.record_impressions(PUB, [(AD, CMP)] * 2, tomorrow, None)
+            await e.billing.decide_click(claim(30, issued=tomorrow - 5), None, tomorrow)
+            await e.billing.decide_click(claim(50, cid="cmp2", issued=tomorrow - 5), None, tomorrow)
+            await e.billing.decide_click(claim(70, cid="cmp2", issued=tomorrow - 5), InvalidReason.BOT, tomorrow)
+            d1, d2 = e.billing.clock.at(noon).date(), e.billing.clock.at(tomorrow).date()
+            rows, total = await reports.publisher_rows(e.r, PUB, d1, d2, "day", 0.5)
+            assert [(r.period, r.impressions, r.clicks, r.spend_fen, r.invalid_clicks, r.earnings_fen) for r in rows] == [
+                (d1.isoformat(), 2, 0, 0, {}, 0), (d2.isoformat(), 2, 2, 80, {"bot": 1}, 40)]
+            assert (total.period, total.impressions, total.clicks, total.spend_fen, total.earnings_fen) == \
+                ("total", 4, 2, 80, 40)
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("share", [None, 0.5], ids=["campaign", "publisher"])
+def test_csv_report_has_a_column_per_figure_and_invalid_reason(share):
+    """The CSV has period, impressions, clicks, one column per invalid reason, ctr, spend and CPC (and earnings for publishers)."""
+    row = reports.Row("2026-12-01", impressions=10, clicks=2, invalid_clicks={"bot": 3, "expired": 1}, spend_fen=90,
+                      earnings_fen=None if share is None else 45)
+    total = dataclasses.replace(row, period="total", invalid_clicks=dict(row.invalid_clicks))
+    lines = reports.to_csv([row], total).splitlines()
+    reasons = [x.value for x in InvalidReason]
+    header = ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen", "avg_cpc_fen"]
+    figures = ["10", "2", *[str(row.invalid_clicks.get(x, 0)) for x in reasons], "0.2", "90", "45.0"]
+    if share is not None:
+        header.append("earnings_fen")
+        figures.append("45")
+    assert lines == [",".join(header), ",".join(["2026-12-01", *figures]), ",".join(["total", *figures])]
+
+
 def test_clicks_flow_into_report_rows_of_the_billing_timezone(redis_url, clean_redis):
     """A click's hour in the report is its hour in the billing timezone, not UTC."""
     async def go() -> None:
@@ -454,6 +605,60 @@ def test_buffered_impressions_count_for_caps_at_once_and_reach_redis_on_flush(re
             assert (await billing.budget_states([CMP], now, "reader-1"))[CMP].user_impressions_today == 2
             assert await e.r.sismember(keys.publisher_campaigns(PUB), CMP)
     asyncio.run(go())
+
+
+# ---- the billing day in Asia/Shanghai, against arithmetic written here ---------------------------
+# Shanghai wall-clock times one second either side of local midnight (16:00 UTC), with the billing
+# day and hour they belong to.
+AROUND_MIDNIGHT = [
+    ((2026, 2, 28, 23, 59, 59), "20260228", "2026022823"),
+    ((2026, 3, 1, 0, 0, 0), "20260301", "2026030100"),
+    ((2026, 12, 31, 23, 59, 59), "20261231", "2026123123"),
+    ((2027, 1, 1, 0, 0, 1), "20270101", "2027010100"),
+]
+
+
+def shanghai_instant(wall: tuple[int, int, int, int, int, int]) -> float:
+    """Unix seconds of a Shanghai wall-clock time: UTC+8 all year (no DST since 1991), checked against zoneinfo."""
+    ts = float(calendar.timegm((*wall, 0, 0, 0)) - 8 * 3600)
+    assert datetime(*wall, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() == ts
+    assert datetime.fromtimestamp(ts, UTC) == datetime(*wall, tzinfo=UTC) - timedelta(hours=8)
+    return ts
+
+
+@pytest.mark.parametrize("wall,day,hour", AROUND_MIDNIGHT, ids=[d for _, d, _ in AROUND_MIDNIGHT])
+def test_billing_day_and_hour_are_shanghais_around_midnight(wall, day, hour):
+    """An instant a second either side of Shanghai midnight gets the Shanghai day and hour, not UTC's."""
+    ts = shanghai_instant(wall)
+    clock = Clock(TZ)
+    assert (clock.day(ts), clock.hour(ts)) == (day, hour)
+
+
+@pytest.mark.parametrize("wall,day,hour", AROUND_MIDNIGHT, ids=[d for _, d, _ in AROUND_MIDNIGHT])
+def test_a_click_around_shanghai_midnight_is_spent_and_reported_on_the_shanghai_day(redis_url, clean_redis,
+                                                                                     wall, day, hour):
+    """A click a second either side of Shanghai midnight counts in that Shanghai day's spend, hour and report row."""
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign(daily=1000)
+            ts = shanghai_instant(wall)
+            assert (await e.billing.decide_click(claim(70, issued=ts - 5), None, ts)).charged
+            assert int(await e.r.get(keys.spend_day(CMP, day)) or 0) == 70
+            assert (await e.r.hgetall(keys.stats(CMP, hour)))["spend"] == "70"
+            [entry] = await e.ledger()
+            assert (entry["day"], entry["hour"]) == (day, hour)
+            d = date(*wall[:3])
+            rows, _ = await reports.campaign_rows(e.r, CMP, d - timedelta(days=1), d + timedelta(days=1), "day")
+            assert [(r.period, r.spend_fen) for r in rows] == [(d.isoformat(), 70)]
+    asyncio.run(go())
+
+
+def test_the_apps_billing_clock_is_shanghais_by_default(client):
+    """The running app's billing clock puts an instant just after Shanghai midnight on the new Shanghai day."""
+    clock = client.app.state.ctx.billing.clock
+    for wall, day, hour in AROUND_MIDNIGHT:
+        ts = shanghai_instant(wall)
+        assert (clock.day(ts), clock.hour(ts)) == (day, hour)
 
 
 @given(ts=st.floats(min_value=0, max_value=4e9, allow_nan=False),

@@ -308,13 +308,19 @@ def test_rotated_keys_verify_old_tokens_and_sign_with_the_new_key(fast_client, r
             ClickSigner([OLD_KEY]).verify(new_token)
 
 
-def test_token_signed_with_an_unknown_key_is_refused(fast_client, world):
-    """A well-formed token signed with a key the service does not hold is a 400."""
+def test_valid_payload_signed_with_an_unknown_key_is_refused_and_nothing_recorded(fast_client, world, clean_redis):
+    """A fresh, valid click claim signed with a key the service does not hold gets a 400, and nothing is charged or recorded."""
     w = world(fast_client)
     claim = ClickSigner([OLD_KEY]).verify(token_of(w.one_ad()["click_url"]))
     stranger = ClickSigner(["not-our-key"]).sign(claim)
-    assert w.click(f"/v1/click/{stranger}").status_code == 400
-
+    r = w.click(f"/v1/click/{stranger}")
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_click_token")
+    assert clean_redis.xlen(keys.ledger(w.cmp_id)) == 0
+    t = w.totals()
+    assert (t["clicks"], t["invalid_total"], t["spend_fen"]) == (0, 0, 0)
+    genuine = ClickSigner([OLD_KEY]).sign(claim)  # control: the same claim signed with our key is charged
+    assert w.click(f"/v1/click/{genuine}").status_code == 302
+    assert ledger_reasons(clean_redis, w.cmp_id) == ["valid"]
 
 
 def test_tokens_issued_compressed_before_still_verify() -> None:
@@ -416,13 +422,24 @@ def test_reports_refuse_the_wrong_kind_of_key(fast_client, world):
     {"granularity": "week"},
     {"format": "xml"},
     {"from": "2023-01-01", "to": "2024-01-01"},
-], ids=["from-after-to", "bad-month", "bad-date", "week", "xml", "over-92-days"])
+    {"from": "9999-12-31", "to": "9999-12-31"},
+    {"to": "0001-01-03"},
+], ids=["from-after-to", "bad-month", "bad-date", "week", "xml", "over-92-days", "last-date", "first-date"])
 def test_bad_report_parameters_get_a_4xx_json_error(fast_client, params):
     """Report parameters that make no sense are refused with a 4xx JSON error naming the problem."""
     r = fast_client.get("/v1/reports/campaigns/any", params=params, headers=auth(ADMIN_KEY))
     assert 400 <= r.status_code < 500
     body = r.json()
     assert body["error"] == "invalid_request" and body["detail"]
+
+
+@pytest.mark.parametrize("params", [{"from": "2999-12-30", "to": "2999-12-31"}, {"to": "2000-01-01"}],
+                         ids=["last-days", "first-day"])
+def test_reports_at_the_edges_of_the_date_range_answer(fast_client, params):
+    """Reports on the first and last days the range allows answer 200, in JSON and CSV."""
+    for fmt in ("json", "csv"):
+        r = fast_client.get("/v1/reports/campaigns/any", params={**params, "format": fmt}, headers=auth(ADMIN_KEY))
+        assert r.status_code == 200, r.text
 
 
 def test_admin_raises_a_publishers_floor_and_the_auction_charges_it(fast_client, world):

@@ -367,6 +367,26 @@ def test_holder_keeps_serving_when_a_damaged_version_is_published(saved: tuple[P
     assert holder.last_error is not None and "dense.faiss" in holder.last_error
 
 
+def test_holder_loads_only_a_newer_version(saved: tuple[Path, Path], catalog: PreparedCatalog) -> None:
+    """The holder keeps its snapshot when asked for the serving version or an older one, and swaps for a newer one."""
+    root, first = saved
+    holder = IndexHolder(root, MatchConfig())
+    assert asyncio.run(holder.refresh()) is True
+    serving = holder.snapshot
+    assert asyncio.run(holder.refresh()) is False  # CURRENT still names the serving version
+    assert asyncio.run(holder.refresh(first.name)) is False
+    assert holder.snapshot is serving
+    newer = artifact.save(catalog, root)
+    assert asyncio.run(holder.refresh(first.name)) is False  # the serving version, a newer one published
+    assert holder.snapshot is serving
+    assert asyncio.run(holder.refresh()) is True
+    assert holder.snapshot is not serving and holder.snapshot is not None
+    assert holder.snapshot.manifest.version == newer.version
+    newest = holder.snapshot
+    assert asyncio.run(holder.refresh(first.name)) is False  # an older version after a newer one
+    assert holder.snapshot is newest
+
+
 def test_index_built_with_another_text_conversion_is_refused(tmp_path: Path) -> None:
     """An index whose manifest names another Traditional→Simplified conversion is refused on load."""
     built = builder.build([], dense_dim=DENSE_DIM)

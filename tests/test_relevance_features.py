@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from matching.analyze import make_page
-from matching.match_types import MatchType, keyword_rules, parse_keyword
+from matching.match_types import MatchType, exact_form, keyword_rules, parse_keyword, render_keyword
 from tests.conftest import ADMIN_KEY, auth
 
 HOUSING = {"title": "楼市新政", "text": "本市新开楼盘首付两成，房贷利率下调，购房者关注学区房。"}
@@ -23,6 +23,28 @@ def test_parse_keyword_reads_match_type_marks() -> None:
     assert parse_keyword('"首付"') == ("首付", MatchType.PHRASE)
     assert parse_keyword("“房贷”") == ("房贷", MatchType.PHRASE)
     assert parse_keyword("楼盘") == ("楼盘", MatchType.BROAD)
+
+
+def test_match_type_marks_need_both_ends_and_a_keyword_inside() -> None:
+    """A mark needs its opening and closing character around at least one character; render_keyword writes what
+    parse_keyword reads."""
+    assert parse_keyword("[a]") == ("a", MatchType.EXACT)
+    assert parse_keyword('"a"') == ("a", MatchType.PHRASE)
+    for raw in ("[]", '""', "学区房]", "[学区房", '学区房"', '"学区房'):
+        assert parse_keyword(raw) == (raw, MatchType.BROAD), raw
+    assert [render_keyword("学区房", t) for t in MatchType] == ["[学区房]", '"学区房"', "学区房"]
+    for t in MatchType:
+        assert parse_keyword(render_keyword("学区房", t)) == ("学区房", t)
+
+
+def test_keyword_rules_sort_keywords_by_declared_type() -> None:
+    """Exact keywords are compared in NFKC lower case, phrase keywords normalised; an ad has broad matching
+    only when one of its keywords is neither exact nor phrase."""
+    assert exact_form("ＳＵＶ学区房") == "suv学区房"
+    rules = keyword_rules(["SUV", "首付", "楼盘"], [("SUV", "exact"), ("首付", "phrase")])
+    assert rules.exact == frozenset({"suv"}) and rules.phrase == frozenset({"首付"}) and rules.has_broad
+    assert rules.types_of(["suv", "首付", "楼盘"]) == ("exact", "phrase", "broad")
+    assert not keyword_rules(["SUV", "首付"], [("SUV", "exact"), ("首付", "phrase")]).has_broad
 
 
 def test_exact_keyword_needs_the_keyword_as_written() -> None:
@@ -83,18 +105,25 @@ def test_match_types_negatives_and_explanations(client: TestClient, world, build
 
 
 def test_category_targeting_and_sensitive_pages(client: TestClient, world, build_index) -> None:
-    """Targeted ads show only in their category; sensitive pages get only opted-in ads."""
+    """Targeted ads show in their category (or a subcategory) and only there, excluding ads everywhere else; sensitive pages
+    get the opted-in ad and no other."""
     w = world([
         {"title": "只投汽车", "keywords": ["楼盘", "首付"], "target_categories": ["1"]},
+        {"title": "只投房产", "keywords": ["楼盘", "首付"], "target_categories": ["441"]},
+        {"title": "只投买房", "keywords": ["楼盘", "首付"], "target_categories": ["451"]},
         {"title": "排除房产", "keywords": ["楼盘", "首付"], "exclude_categories": ["441"]},
+        {"title": "排除汽车", "keywords": ["楼盘", "首付"], "exclude_categories": ["1"]},
         {"title": "普通", "keywords": ["楼盘", "首付", "房屋"]},
         {"title": "灾害可投", "keywords": ["楼盘", "房屋", "救援"], "allow_sensitive": True},
     ], build_index)
-    housing = {a["title"] for a in match(client, w, HOUSING)["ads"]}
-    assert "普通" in housing and "只投汽车" not in housing and "排除房产" not in housing
+    housing = match(client, w, HOUSING)
+    assert {"441", "451"} <= {c["id"] for c in housing["page_categories"]}  # precondition
+    shown = {a["title"] for a in housing["ads"]}
+    assert {"普通", "只投房产", "只投买房", "排除汽车"} <= shown
+    assert "只投汽车" not in shown and "排除房产" not in shown
     quake = match(client, w, QUAKE)
     assert any(c["sensitive"] for c in quake["page_categories"])
-    assert {a["title"] for a in quake["ads"]} <= {"灾害可投"}
+    assert [a["title"] for a in quake["ads"]] == ["灾害可投"]
 
 
 def test_unknown_category_id_is_a_422_naming_the_field(client: TestClient, world, build_index) -> None:

@@ -76,45 +76,113 @@ def _row_to_input(row: dict[str, str]) -> dict[str, Any]:
     return data
 
 
+def _header_problem(header: list[str]) -> str | None:
+    """What is wrong with the header row, or None."""
+    if not any(header):
+        return (f"the CSV is empty; its first line must be the header naming the columns {list(REQUIRED)} "
+                f"(and any of {list(OPTIONAL)}), then one line per ad")
+    if not set(header) & set(REQUIRED + OPTIONAL):
+        return (f"the first line {header[:4]} is not a header row; add a first line naming the columns "
+                f"{list(REQUIRED)} (and any of {list(OPTIONAL)}) above the first ad")
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    if not (missing or unknown):
+        return None
+    parts = ([f"missing columns {missing}"] if missing else []) + ([f"unknown columns {unknown}"] if unknown else [])
+    return f"CSV header: {'; '.join(parts)}; the header must name {list(REQUIRED)} and may add {list(OPTIONAL)}"
+
+
+def _long_cell(text: str, limit: int) -> int | None:
+    """The index of the first cell of the record at the start of ``text`` longer than ``limit``
+    characters (the quoting rules of the csv module's default dialect)."""
+    col = size = 0
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"' and text[i + 1:i + 2] == '"':
+                i += 1
+            elif ch == '"':
+                quoted = False
+                i += 1
+                continue
+        elif ch == '"' and size == 0:
+            quoted = True
+            i += 1
+            continue
+        elif ch == ",":
+            col, size = col + 1, 0
+            i += 1
+            continue
+        elif ch in "\r\n":
+            return None
+        size += 1
+        if size > limit:
+            return col
+        i += 1
+    return None
+
+
+def _unreadable(text: str, line: int, header: list[str], error: csv.Error) -> InvalidInput:
+    """The 422 for a record the csv module cannot read (a cell over its size limit: often a quote
+    left open, which runs to the end of the file)."""
+    limit = csv.field_size_limit()
+    record = "".join(text.splitlines(keepends=True)[line - 1:])
+    col = _long_cell(record, limit)
+    if col is None:
+        msg = f"line {line}: the CSV cannot be read there ({error}); check its quotes"
+        field = "body"
+    else:
+        field = header[col] if col < len(header) else f"column {col + 1}"
+        msg = (f"line {line}, {field}: a cell is over {limit:,} characters, more than any column allows; "
+               "check for a quote (\") that is opened and never closed")
+    return InvalidInput(msg, extra={"fields": [{"field": field, "message": "cell too long"}],
+                                    "rows": [{"line": line, "errors": [msg]}]})
+
+
 def parse(raw: bytes) -> list[AdIn]:
     """Every row as a validated :class:`AdIn`, or :class:`InvalidInput` listing every bad row."""
     text = decode(raw)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing columns {missing}")
-        if unknown:
-            parts.append(f"unknown columns {unknown}")
-        raise InvalidInput(f"CSV header: {'; '.join(parts)}; the header must name "
-                           f"{list(REQUIRED)} and may add {list(OPTIONAL)}",
-                           extra={"rows": [{"line": 1, "errors": parts}]})
-    reader.fieldnames = header
-    ads: list[AdIn] = []
-    bad: list[dict[str, Any]] = []
-    for row in reader:
-        line = reader.line_num
-        if len(ads) + len(bad) >= MAX_ROWS:
-            raise InvalidInput(f"the CSV has more than {MAX_ROWS} rows; split it into several uploads")
-        if None in row:
-            bad.append({"line": line, "errors": ["more cells than header columns; quote cells with commas"]})
-            continue
-        try:
-            ads.append(AdIn.model_validate(_row_to_input({k: v or "" for k, v in row.items()})))
-        except ValidationError as e:
-            errors = [f"{'.'.join(str(p) for p in err['loc']) or 'row'}: "
-                      f"{str(err['msg']).removeprefix('Value error, ')}" for err in e.errors()]
-            bad.append({"line": line, "errors": errors})
-        except ValueError as e:
-            bad.append({"line": line, "errors": [str(e)]})
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line, header = 1, []
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        problem = _header_problem(header)
+        if problem:
+            raise InvalidInput(problem, extra={"fields": [{"field": "body", "message": "bad header row"}],
+                                               "rows": [{"line": 1, "errors": [problem]}]})
+        ads: list[AdIn] = []
+        bad: list[dict[str, Any]] = []
+        line = reader.line_num + 1
+        for cells in reader:
+            row_line, line = line, reader.line_num + 1
+            if not cells:
+                continue  # a blank line
+            if len(ads) + len(bad) >= MAX_ROWS:
+                raise InvalidInput(f"the CSV has more than {MAX_ROWS} rows; split it into several uploads",
+                                   extra={"fields": [{"field": "body", "message": "too many rows"}]})
+            if len(cells) > len(header):
+                bad.append({"line": row_line, "errors": ["more cells than header columns; quote cells with commas"]})
+                continue
+            row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
+            try:
+                ads.append(AdIn.model_validate(_row_to_input(row)))
+            except ValidationError as e:
+                errors = [f"{'.'.join(str(p) for p in err['loc']) or 'row'}: "
+                          f"{str(err['msg']).removeprefix('Value error, ')}" for err in e.errors()]
+                bad.append({"line": row_line, "errors": errors})
+            except ValueError as e:
+                bad.append({"line": row_line, "errors": [str(e)]})
+    except csv.Error as e:
+        raise _unreadable(text, line, header, e) from None
     if bad:
         summary = "; ".join(f"line {b['line']}: {b['errors'][0]}" for b in bad[:5])
         more = f" (and {len(bad) - 5} more bad rows)" if len(bad) > 5 else ""
         raise InvalidInput(f"{len(bad)} bad rows, nothing was stored: {summary}{more}; fix them and "
-                           "upload the whole file again", extra={"rows": bad})
+                           "upload the whole file again",
+                           extra={"fields": [{"field": "body", "message": "bad rows"}], "rows": bad})
     if not ads:
-        raise InvalidInput("the CSV has a header but no rows; add one row per ad")
+        raise InvalidInput("the CSV has a header but no rows; add one row per ad",
+                           extra={"fields": [{"field": "body", "message": "no rows"}]})
     return ads

@@ -3,7 +3,7 @@ any of our code runs; the domain uses the frozen dataclasses of matching.types a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
@@ -21,6 +21,8 @@ def _keyword(value: str) -> str:
     kw = value.strip()
     if not kw:
         raise ValueError("a keyword is empty; remove it or write the word")
+    if not parse_keyword(kw)[0]:
+        raise ValueError(f"keyword {kw!r} has nothing inside its match-type marks; write the word inside them")
     if len(kw) > MAX_KEYWORD_CHARS:
         raise ValueError(f"keyword {kw[:12]!r}… has {len(kw)} characters; keep each keyword to "
                          f"{MAX_KEYWORD_CHARS} or fewer")
@@ -34,8 +36,15 @@ def _category(value: str) -> str:
     return value
 
 
-Keyword = Annotated[str, AfterValidator(_keyword)]
-CategoryId = Annotated[str, AfterValidator(_category)]
+# The limits the validators above enforce, stated in the OpenAPI document; the validators keep
+# their own messages (what to change), which pydantic's built-in constraints would replace.
+HAS_TEXT = r"\S"  # some character that is not white space (values are stripped first)
+Keyword = Annotated[str, AfterValidator(_keyword), Field(json_schema_extra={
+    "minLength": 1, "maxLength": MAX_KEYWORD_CHARS, "pattern": HAS_TEXT})]
+CategoryId = Annotated[str, AfterValidator(_category), Field(json_schema_extra=lambda s: s.update(
+    enum=[c.id for c in load_taxonomy()], description="an IAB Content Taxonomy 3.1 id from GET /v1/categories"))]
+# A required name or title: white space alone is refused (values are stripped).
+Text = Annotated[str, Field(min_length=1, pattern=HAS_TEXT)]
 Fen = Annotated[int, Field(ge=0, le=10**12, description="amount in fen (分), 1 yuan = 100 fen")]
 BidFen = Annotated[int, Field(ge=1, le=MAX_BID_FEN, description="cost-per-click bid in fen (分)")]
 
@@ -48,7 +57,7 @@ class Strict(BaseModel):
 class AdvertiserIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "华东房产集团"}]})
 
-    name: str = Field(min_length=1, max_length=100, examples=["华东房产集团"])
+    name: Text = Field(max_length=100, examples=["华东房产集团"])
 
 
 class AdvertiserOut(BaseModel):
@@ -58,7 +67,7 @@ class AdvertiserOut(BaseModel):
 
 
 class FallbackAd(Strict):
-    title: str = Field(min_length=1, max_length=60)
+    title: Text = Field(max_length=60)
     description: str = Field(default="", max_length=200)
     landing_url: HttpUrl
 
@@ -67,7 +76,7 @@ class PublisherIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "新闻早知道", "floor_fen": 10, "fallback_ad": {
         "title": "新闻早知道 App", "description": "下载客户端，新闻早知道", "landing_url": "https://example.com/app"}}]})
 
-    name: str = Field(min_length=1, max_length=100, examples=["新闻早知道"])
+    name: Text = Field(max_length=100, examples=["新闻早知道"])
     floor_fen: Fen = Field(default=1, description="lowest price per click the publisher accepts")
     fallback_ad: FallbackAd | None = Field(default=None, description="house ad shown when nothing fits")
 
@@ -82,7 +91,7 @@ class PublisherOut(BaseModel):
 class PublisherPatch(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"floor_fen": 20}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Text | None = Field(default=None, max_length=100)
     floor_fen: Fen | None = Field(default=None, description="lowest price per click the publisher accepts")
     fallback_ad: FallbackAd | None = Field(default=None, description="house ad shown when nothing fits")
 
@@ -98,7 +107,7 @@ class PublisherView(BaseModel):
 class CampaignIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广", "daily_budget_fen": 500000, "total_budget_fen": 5000000}]})
 
-    name: str = Field(min_length=1, max_length=100, examples=["春季楼盘推广"])
+    name: Text = Field(max_length=100, examples=["春季楼盘推广"])
     status: Status = Status.ACTIVE
     daily_budget_fen: Fen | None = Field(default=None, examples=[500000])
     total_budget_fen: Fen | None = Field(default=None, examples=[5000000])
@@ -110,7 +119,7 @@ class CampaignIn(Strict):
 class CampaignPatch(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广（加投）", "daily_budget_fen": 800000}]})
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Text | None = Field(default=None, max_length=100)
     status: Status | None = None
     daily_budget_fen: Fen | None = None
     total_budget_fen: Fen | None = None
@@ -139,13 +148,17 @@ def _check_keyword_bids(keywords: list[str] | None, bids: dict[str, int] | None)
                              "add them to keywords or remove their bids")
 
 
+KEYWORD_BIDS = ("per-keyword CPC bids; each key must be one of the ad's keywords, without its match-type "
+                "marks (another key gets a 422)")
+
+
 class AdIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "title": "3G手机套餐 长话市话漫游一个价", "description": "全国通话不分长市漫，月租低至18元",
         "landing_url": "https://example.com/plan", "keywords": ["手机套餐", "长话", "市话", "漫游", "3g"],
         "bid_fen": 120, "keyword_bids": {"手机套餐": 180}, "negative_keywords": ["招聘"]}]})
 
-    title: str = Field(min_length=1, max_length=60, examples=["3G手机套餐 长话市话漫游一个价"])
+    title: Text = Field(max_length=60, examples=["3G手机套餐 长话市话漫游一个价"])
     description: str = Field(default="", max_length=200, examples=["全国通话不分长市漫，月租低至18元"])
     landing_url: HttpUrl = Field(examples=["https://example.com/plan"])
     keywords: list[Keyword] = Field(
@@ -153,7 +166,7 @@ class AdIn(Strict):
         description='match types: [精确] exact, "短语" phrase (Traditional form and width variants too), '
                     "bare: broad (semantic similarity is enough)")
     bid_fen: BidFen = Field(examples=[120])
-    keyword_bids: dict[Keyword, BidFen] = Field(default_factory=dict, description="per-keyword CPC bids")
+    keyword_bids: dict[Keyword, BidFen] = Field(default_factory=dict, description=KEYWORD_BIDS)
     negative_keywords: list[Keyword] = Field(default_factory=list, max_length=MAX_KEYWORDS)
     status: Status = Status.ACTIVE
     target_categories: list[CategoryId] = Field(default_factory=list, max_length=50,
@@ -188,12 +201,12 @@ def keyword_fields(raw: list[str]) -> dict[str, Any]:
 class AdPatch(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"bid_fen": 150, "keywords": ["手机套餐", "流量卡", "漫游"], "status": "paused"}]})
 
-    title: str | None = Field(default=None, min_length=1, max_length=60)
+    title: Text | None = Field(default=None, max_length=60)
     description: str | None = Field(default=None, max_length=200)
     landing_url: HttpUrl | None = None
     keywords: list[Keyword] | None = Field(default=None, min_length=1, max_length=MAX_KEYWORDS)
     bid_fen: BidFen | None = None
-    keyword_bids: dict[Keyword, BidFen] | None = None
+    keyword_bids: dict[Keyword, BidFen] | None = Field(default=None, description=KEYWORD_BIDS)
     negative_keywords: list[Keyword] | None = Field(default=None, max_length=MAX_KEYWORDS)
     status: Status | None = None
     target_categories: list[CategoryId] | None = Field(default=None, max_length=50)
@@ -250,7 +263,17 @@ class UploadResult(BaseModel):
 
 
 # ---- matching -----------------------------------------------------------------------------------
+def _text_or_html(schema: dict[str, Any]) -> None:
+    """The model check below, stated in the OpenAPI document: text or html with some content."""
+    schema["anyOf"] = [{"required": [name], "properties": {name: {"type": "string", "pattern": HAS_TEXT}}}
+                       for name in ("text", "html")]
+    schema["description"] = ("the page: text or html (or both) with some content; text and html together "
+                             "at most ADMATCH_MAX_PAGE_BYTES bytes of UTF-8 (default 200,000; over it: 413)")
+
+
 class PageIn(Strict):
+    model_config = ConfigDict(json_schema_extra=_text_or_html)
+
     url: HttpUrl | None = Field(default=None, examples=["https://news.example.com/a/1"])
     title: str | None = Field(default=None, max_length=500, examples=["3G手机资费新政"])
     text: str | None = Field(default=None, examples=["运营商推出3G手机套餐，长话、市话、漫游一个价。"])
@@ -264,7 +287,7 @@ class PageIn(Strict):
 
 
 class MatchRequest(Strict):
-    publisher_id: str = Field(min_length=1, max_length=64, examples=["demo-news"])
+    publisher_id: Text = Field(max_length=64, examples=["demo-news"])
     page: PageIn
     slots: int = Field(default=3, ge=1, le=10, description="ad slots on the page (1-10)")
     user_key: str | None = Field(
@@ -350,6 +373,93 @@ class IndexStatus(BaseModel):
         default=None, description="the page-analysis queue (null: analysis disabled or Redis not answering)")
 
 
+# ---- reports ------------------------------------------------------------------------------------
+class ReportRow(BaseModel):
+    period: str = Field(description="YYYY-MM-DD by day, YYYY-MM-DDTHH:00 by hour, or total")
+    impressions: int
+    clicks: int = Field(description="valid (charged) clicks")
+    invalid_clicks: dict[str, int] = Field(description="invalid clicks by reason (duplicate, bot, expired …)")
+    invalid_total: int
+    ctr: float = Field(description="clicks / impressions")
+    spend_fen: int
+    avg_cpc_fen: float
+
+
+class PublisherReportRow(ReportRow):
+    earnings_fen: int = Field(description="the publisher's share of spend, floored to whole fen")
+
+
+class Report(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start: str = Field(alias="from", description="first day, YYYY-MM-DD")
+    end: str = Field(alias="to", description="last day, YYYY-MM-DD")
+    granularity: Literal["hour", "day"]
+    timezone: str = Field(description="the billing timezone the days and hours are in")
+
+
+class CampaignReport(Report):
+    campaign_id: str
+    rows: list[ReportRow]
+    totals: ReportRow
+
+
+class PublisherReport(Report):
+    publisher_id: str
+    revenue_share: float
+    rows: list[PublisherReportRow]
+    totals: PublisherReportRow
+
+
+# ---- ops ----------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "not_ready"] = Field(
+        description="ready; degraded (200) while Redis is unavailable; not_ready (503) until an index is loaded")
+    index_loaded: bool
+    redis: bool = Field(description="Redis answered a PING")
+    redis_circuit: Literal["closed", "open", "half_open"] | None = Field(
+        default=None, description="the Redis circuit breaker's state")
+    spooled_clicks: int | None = Field(default=None, ge=0,
+                                       description="clicks redirected while Redis was away, not yet decided")
+    index_error: str | None = Field(default=None, description="why the newest index version did not load")
+
+
+class CategoryOut(BaseModel):
+    id: str = Field(description="IAB Content Taxonomy 3.1 unique id")
+    name: str
+    name_zh: str
+    tier: int
+    parent: str | None
+    sensitive: bool = Field(description="pages in it get only ads with allow_sensitive")
+
+
+# ---- errors -------------------------------------------------------------------------------------
+class FieldError(BaseModel):
+    field: str = Field(description="the field, dotted for nested ones (page.text), or body")
+    message: str
+
+
+class RowError(BaseModel):
+    line: int = Field(description="line number in the CSV file, the header being line 1")
+    errors: list[str]
+
+
 class ErrorOut(BaseModel):
-    error: str
-    detail: str
+    """Every error but a 422: a stable code and a message saying what to change."""
+
+    error: str = Field(description="stable code, e.g. unauthorized, forbidden, not_found")
+    detail: str = Field(description="what is wrong and what to change")
+    fields: list[FieldError] | None = Field(default=None, description="the fields concerned, when there are")
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: the request is well-formed HTTP but its content is not acceptable."""
+
+    error: Literal["invalid_request"]
+    detail: str = Field(description="every problem, each as 'field: what to change', joined by '; '")
+    fields: list[FieldError] = Field(description="each problem's field and message")
+    rows: list[RowError] | None = Field(default=None, description="CSV uploads: every bad line")

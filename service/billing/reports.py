@@ -63,12 +63,9 @@ class Row:
 
 
 def hours(start: date, end: date) -> list[str]:
-    out: list[str] = []
-    d = start
-    while d <= end:
-        out.extend(f"{d:%Y%m%d}{h:02d}" for h in range(24))
-        d += timedelta(days=1)
-    return out
+    """Every hour label of the days ``start``..``end`` (never a day past ``end``, even at date.max)."""
+    days = (start + timedelta(days=i) for i in range((end - start).days + 1))
+    return [f"{d:%Y%m%d}{h:02d}" for d in days for h in range(24)]
 
 
 def period_of(hour: str, granularity: Granularity) -> str:

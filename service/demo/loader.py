@@ -11,8 +11,18 @@ from service.api.schemas import AdIn, CampaignIn
 from service.errors import Conflict
 from service.store.catalog import CatalogStore
 
+DEMO_PUBLISHER = "demo-news"
 DEMO_PUBLISHER_KEY = "demo-publisher-key"
 DEMO_ADVERTISER_KEY_PREFIX = "demo-advertiser-key-"
+# The advertiser whose key the demo prints (every demo advertiser has one: the prefix + its id).
+DEMO_ADVERTISER = "adv-huating-realty"
+DEMO_ADVERTISER_CAMPAIGN = "cmp-huating-newhome"
+# The demo's admin key, used when ADMATCH_ADMIN_KEY is not set.
+DEMO_ADMIN_KEY = "demo-admin-key"
+
+
+def advertiser_key(advertiser_id: str) -> str:
+    return DEMO_ADVERTISER_KEY_PREFIX + advertiser_id
 
 
 def demo_catalog() -> dict[str, Any]:
@@ -33,7 +43,7 @@ async def load_demo(store: CatalogStore) -> dict[str, str]:
             await store.create_publisher(pub["name"], int(pub["floor_fen"]), id=pub["id"],
                                          api_key=DEMO_PUBLISHER_KEY)
     for adv in data["advertisers"]:
-        key = DEMO_ADVERTISER_KEY_PREFIX + adv["id"]
+        key = advertiser_key(adv["id"])
         keys[adv["id"]] = key
         try:
             await store.create_advertiser(adv["name"], id=adv["id"], api_key=key)

@@ -86,7 +86,9 @@ def embedded_url(server: ValkeyServer, data_dir: Path) -> str:
 def start_embedded(data_dir: Path, appendfsync: str = "everysec", port: int | None = None) -> ValkeyServer:
     """Start an embedded server with AOF on and a password (on ``port``, or a free one); the
     caller stops it. Connect with :func:`embedded_url`."""
-    acl = _acl_file(data_dir)
+    # Absolute: the server resolves it from its own directory, where a relative DATA_DIR (the default
+    # "var") points nowhere, and it refuses to start.
+    acl = _acl_file(data_dir).resolve()
     for attempt in range(1, START_ATTEMPTS + 1):
         server = ValkeyServer(
             port=port, data_dir=_redis_dir(data_dir), persist=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.schemas import (
     AdvertiserIn,
@@ -15,7 +16,7 @@ from service.api.schemas import (
 )
 from service.auth import Admin
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], responses=errors(401, 403, 422))
 
 
 @router.post("/advertisers", status_code=status.HTTP_201_CREATED, response_model=AdvertiserOut,
@@ -34,7 +35,7 @@ async def create_publisher(body: PublisherIn, request: Request, _: Admin) -> Pub
 
 
 @router.patch("/publishers/{publisher_id}", response_model=PublisherView,
-              summary="Change a publisher's name, floor price or house ad (admin)")
+              summary="Change a publisher's name, floor price or house ad (admin)", responses=errors(404))
 async def update_publisher(publisher_id: str, body: PublisherPatch, request: Request, _: Admin) -> PublisherView:
     changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     pub = await ctx(request).catalog.update_publisher(publisher_id, changes)

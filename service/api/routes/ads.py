@@ -9,13 +9,14 @@ from fastapi import APIRouter, Request, Response, status
 from matching.match_types import MatchType, render_keyword
 from matching.semantic import text_of
 from service.api import csv_upload
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.schemas import AdIn, AdOut, AdPatch, UploadResult
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from service.store.records import AdRecord
 
-router = APIRouter(prefix="/v1", tags=["advertiser: ads"])
+router = APIRouter(prefix="/v1", tags=["advertiser: ads"], responses=errors(401, 403, 404))
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
 CSV_EXAMPLE = (
@@ -43,7 +44,7 @@ async def list_ads(campaign_id: str, request: Request, p: AdvertiserP) -> list[A
 
 
 @router.post("/campaigns/{campaign_id}/ads", status_code=status.HTTP_201_CREATED,
-             summary="Create an ad with its keyword set")
+             summary="Create an ad with its keyword set", responses=errors(422))
 async def create_ad(campaign_id: str, body: AdIn, request: Request, p: AdvertiserP) -> AdOut:
     c = ctx(request)
     await c.catalog.get_campaign(p.id, campaign_id)
@@ -60,15 +61,25 @@ async def encode_ads(request: Request, items: list[dict[str, Any]]) -> None:
         await vectors.store([text_of(f["title"], f["keywords"]) for f in items])
 
 
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
+CSV_BODY = {"type": "string", "description": (
+    "UTF-8 (BOM optional) or GBK. The first line is the header naming the columns: title, landing_url, "
+    "keywords, bid_fen, and optionally " + ", ".join(csv_upload.OPTIONAL) + "; one ad per line after it, "
+    f"at most {csv_upload.MAX_ROWS} lines and {MAX_CSV_BYTES} bytes; lists separated by | or ;, "
+    "keyword_bids as keyword:fen. Each row is checked as the JSON ad is (see AdIn).")}
+
+
 @router.post(
     "/campaigns/{campaign_id}/ads/csv", status_code=status.HTTP_201_CREATED,
     summary="Upload many ads as CSV: all rows are stored, or none",
-    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {
-        "schema": {"type": "string"}, "example": CSV_EXAMPLE}}}},
+    description="A bad row gets a 422 listing every bad line (`rows`), and nothing is stored.",
+    responses=errors(413, 415, 422),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        t: {"schema": CSV_BODY, "example": CSV_EXAMPLE} for t in CSV_TYPES}}},
 )
 async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> UploadResult:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in ("text/csv", "application/csv", "text/plain", "application/octet-stream"):
+    if ctype not in CSV_TYPES:
         raise UnsupportedMedia(f"content-type {ctype or 'missing'} is not CSV; send the file with "
                                "'Content-Type: text/csv'")
     raw = await request.body()
@@ -88,7 +99,7 @@ async def get_ad(ad_id: str, request: Request, p: AdvertiserP) -> AdOut:
     return out(await ctx(request).catalog.get_ad(p.id, ad_id))
 
 
-@router.patch("/ads/{ad_id}", summary="Change an ad (copy, keywords, bids, status)")
+@router.patch("/ads/{ad_id}", summary="Change an ad (copy, keywords, bids, status)", responses=errors(422))
 async def update_ad(ad_id: str, body: AdPatch, request: Request, p: AdvertiserP) -> AdOut:
     catalog = ctx(request).catalog
     changes = body.to_changes()

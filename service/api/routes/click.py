@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import BadClickToken
@@ -32,8 +33,12 @@ def client_ip(request: Request, trust_forwarded: bool) -> str:
 
 
 @router.get("/click/{token}", status_code=302, summary="Follow an ad click: 302 to the landing page",
-            responses={302: {"description": "redirect to the ad's landing URL"},
-                       400: {"description": "forged or damaged token; nothing is recorded"}})
+            response_class=RedirectResponse,
+            responses={302: {"description": "redirect to the ad's landing URL (no body), whether or not the "
+                             "click is charged", "headers": {
+                                 "Location": {"description": "the ad's landing URL", "schema": {"type": "string"}},
+                                 "Cache-Control": {"schema": {"type": "string", "enum": ["no-store"]}}}},
+                       **errors(400)})
 async def click(token: str, request: Request) -> RedirectResponse:
     c = ctx(request)
     s = c.settings

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from matching.analyze import make_page
 from matching.types import Signals
 from service import metrics
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.schemas import (
     Explanation,
@@ -58,6 +59,7 @@ def _signals(s: Signals) -> dict[str, float]:
 
 
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
+             responses=errors(401, 403, 413, 422, 503),
              openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}})
 async def match(body: MatchRequest, request: Request, p: PublisherP,
                 explain: Annotated[bool, Query(description="add a debug view of every candidate")] = False,

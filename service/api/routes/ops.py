@@ -10,16 +10,17 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from matching.categories import load_taxonomy
+from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import AnalysisBacklog, IndexStatus
+from service.api.schemas import AnalysisBacklog, CategoryOut, Health, IndexStatus, Readiness
 from service.auth import Admin, metrics_reader
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
 @router.get("/readyz",
@@ -28,8 +29,9 @@ async def healthz() -> dict[str, str]:
                         "loaded index and the last known budgets, clicks redirected and spooled to disk (keep "
                         "the process in rotation: every replica shares the outage); 503 `not_ready` until an "
                         "index is loaded.",
-            responses={503: {"description": "not ready", "content": {"application/json": {"example": {
-                "status": "not_ready", "index_loaded": False, "redis": True}}}}})
+            response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "not ready", "content": {"application/json": {
+                "example": {"status": "not_ready", "index_loaded": False, "redis": True}}}}})
 async def readyz(request: Request) -> JSONResponse:
     c = ctx(request)
     try:
@@ -64,9 +66,9 @@ async def index_status(request: Request) -> IndexStatus:
 
 
 @router.get("/v1/categories", summary="The IAB Content Taxonomy 3.1 nodes admatch classifies into")
-async def categories() -> list[dict[str, Any]]:
-    return [{"id": c.id, "name": c.name, "name_zh": c.name_zh, "tier": c.tier, "parent": c.parent,
-             "sensitive": c.sensitive} for c in load_taxonomy()]
+async def categories() -> list[CategoryOut]:
+    return [CategoryOut(id=c.id, name=c.name, name_zh=c.name_zh, tier=c.tier, parent=c.parent,
+                        sensitive=c.sensitive) for c in load_taxonomy()]
 
 
 @router.get("/v1/index/status", summary="The serving index (version, ad count, build time) and the "
@@ -75,7 +77,7 @@ async def get_index_status(request: Request) -> IndexStatus:
     return await index_status(request)
 
 
-@router.post("/v1/index/reload", summary="Load the newest published index now (admin)")
+@router.post("/v1/index/reload", summary="Load the newest published index now (admin)", responses=errors(401, 403))
 async def reload_index(request: Request, _: Admin) -> IndexStatus:
     await ctx(request).index.refresh()
     return await index_status(request)
@@ -83,7 +85,9 @@ async def reload_index(request: Request, _: Admin) -> IndexStatus:
 
 @router.get("/metrics", summary="Prometheus metrics of this process (admin or metrics key)",
             response_class=Response, dependencies=[Depends(metrics_reader)],
-            responses={401: {"description": "no key, or one that does not read metrics "
-                                            "(unless ADMATCH_METRICS_PUBLIC=true)"}})
+            responses={200: {"description": "Prometheus text format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       401: {**errors(401)[401], "description": "no key, or one that does not read metrics "
+                                                                "(unless ADMATCH_METRICS_PUBLIC=true)"}})
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

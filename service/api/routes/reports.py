@@ -8,18 +8,31 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from service.api.responses import errors
 from service.api.routes import ctx
+from service.api.schemas import CampaignReport, PublisherReport
 from service.auth import principal
 from service.billing import reports
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.catalog import Principal
 from service.store.records import Role
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=errors(401, 403, 404, 422))
 AnyKey = Annotated[Principal, Depends(principal)]
+# The days a report may name: counters live 400 days, and the bounds keep date arithmetic in range.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+DAY_PATTERN = r"^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"  # FIRST_DAY..LAST_DAY, stated in the OpenAPI document
+
+
+def _check_day(name: str, day: date | None) -> None:
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"{name} ({day}) is outside the days reports cover ({FIRST_DAY} to {LAST_DAY}); "
+                           "ask for a day in that range", extra={"fields": [{"field": name, "message": "out of range"}]})
 
 
 def _range(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
+    _check_day("from", start)
+    _check_day("to", end)
     today = datetime.now(ctx(request).billing.clock.tz).date()
     end = end or today
     start = start or end - timedelta(days=6)
@@ -41,13 +54,25 @@ def _respond(request: Request, subject: dict[str, Any], rows: list[reports.Row],
             "totals": total.as_dict()}
 
 
-Start = Annotated[date | None, Query(alias="from", description="first day, YYYY-MM-DD (default: 6 days ago)")]
-End = Annotated[date | None, Query(alias="to", description="last day, YYYY-MM-DD (default: today)")]
+Start = Annotated[date | None, Query(
+    alias="from", json_schema_extra={"pattern": DAY_PATTERN},
+    description=f"first day, YYYY-MM-DD (default: 6 days before `to`); from and to span at most "
+                f"{reports.MAX_DAYS} days, from is not after to, both in {FIRST_DAY}..{LAST_DAY} (else 422)")]
+End = Annotated[date | None, Query(alias="to", json_schema_extra={"pattern": DAY_PATTERN},
+                                   description="last day, YYYY-MM-DD (default: today)")]
 Gran = Annotated[Literal["hour", "day"], Query(description="row per hour or per day")]
-Fmt = Annotated[Literal["json", "csv"], Query(alias="format")]
+Fmt = Annotated[Literal["json", "csv"], Query(alias="format", description="json, or csv (text/csv)")]
 
 
-@router.get("/campaigns/{campaign_id}", summary="A campaign's impressions, clicks, invalid clicks, spend")
+def _report(model: type, summary: str) -> dict[str, Any]:
+    """The route arguments of a report: JSON by its model, or CSV with format=csv."""
+    return {"summary": summary, "response_model": model, "responses": {200: {
+        "description": "the report as JSON, or as CSV with format=csv (a row per period, then the total)",
+        "content": {"text/csv": {"schema": {"type": "string"}}}}}}
+
+
+@router.get("/campaigns/{campaign_id}",
+            **_report(CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend"))
 async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: Start = None, end: End = None,
                           granularity: Gran = "day", fmt: Fmt = "json") -> Any:
     c = ctx(request)
@@ -61,7 +86,7 @@ async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: 
     return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt)
 
 
-@router.get("/publishers/{publisher_id}", summary="A publisher's impressions, clicks and earnings")
+@router.get("/publishers/{publisher_id}", **_report(PublisherReport, "A publisher's impressions, clicks and earnings"))
 async def publisher_report(publisher_id: str, request: Request, p: AnyKey, start: Start = None,
                            end: End = None, granularity: Gran = "day", fmt: Fmt = "json") -> Any:
     c = ctx(request)

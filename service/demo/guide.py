@@ -1,0 +1,43 @@
+"""What ``admatch demo`` prints once the demo is loaded: its keys and curl lines that use them.
+
+The keys are the demo's fixed ones (public: never expose a demo server): the publisher's, one
+advertiser's and, unless ``ADMATCH_ADMIN_KEY`` is set, the demo's admin key."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from service.demo.loader import (
+    DEMO_ADMIN_KEY,
+    DEMO_ADVERTISER,
+    DEMO_ADVERTISER_CAMPAIGN,
+    DEMO_PUBLISHER,
+    DEMO_PUBLISHER_KEY,
+    advertiser_key,
+)
+
+PAGE = {"title": "楼市新政", "text": "本市新开楼盘首付两成，房贷利率下调"}
+
+
+def curl_lines(base: str) -> list[str]:
+    """Requests a newcomer can paste: a match as the publisher, campaigns and a report as the advertiser."""
+    pub = f"-H 'Authorization: Bearer {DEMO_PUBLISHER_KEY}'"
+    adv = f"-H 'Authorization: Bearer {advertiser_key(DEMO_ADVERTISER)}'"
+    body = json.dumps({"publisher_id": DEMO_PUBLISHER, "slots": 3, "page": PAGE}, ensure_ascii=False)
+    return [
+        f"curl -s {base}/v1/match {pub} -H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        f"curl -s {base}/v1/campaigns {adv}",
+        f"curl -s '{base}/v1/reports/campaigns/{DEMO_ADVERTISER_CAMPAIGN}?granularity=day' {adv}",
+    ]
+
+
+def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool) -> str:
+    admin = "your ADMATCH_ADMIN_KEY" if own_admin_key else DEMO_ADMIN_KEY
+    lines = "\n".join(f"  {line}" for line in curl_lines(base))
+    return (f"\ndemo catalog loaded, index {version} with {ad_count} ads. The demo's keys:\n\n"
+            f"  publisher   {DEMO_PUBLISHER_KEY}  (publisher id {DEMO_PUBLISHER})\n"
+            f"  advertiser  {advertiser_key(DEMO_ADVERTISER)}  (advertiser id {DEMO_ADVERTISER}, "
+            f"campaign {DEMO_ADVERTISER_CAMPAIGN})\n"
+            f"  admin       {admin}\n\nTry:\n\n{lines}\n\n"
+            f"More in README.md (Using it). API docs: {base}/docs   (Ctrl-C stops the server)\n")
