@@ -204,3 +204,34 @@ def measure(pages: list[Page], *, threads: list[int], batch: int, rate: float | 
         finally:
             server.stop()
 
+
+def phase_analyzer(pages_path: str | None, limit: int, batch: int) -> dict[str, Any]:
+    """The analyzer phase of scripts/bench.py: one single-thread worker draining ``limit`` whole
+    pages, the cost of ``offer``, and the same-run GEMM baseline with the ceiling it implies."""
+    import os
+
+    pages = load_pages(pages_path)[:limit]
+    base = baseline(pages)
+    load_before = os.getloadavg()[0]
+    figures = measure(pages, threads=[1], batch=batch)
+    return {"source": str(pages_path) if pages_path else "service/demo/pages.json", "pages": len(pages),
+            **figures, "baseline": base, "loadavg_before": round(load_before, 2),
+            "loadavg_after": round(os.getloadavg()[0], 2)}
+
+
+def run_analyzer(pages_path: Path | None, limit: int, batch: int, log: Path, timeout: float) -> dict[str, Any]:
+    """:func:`phase_analyzer` in a subprocess (the encoder's memory and threads stay out of the bench)."""
+    import subprocess
+
+    from benchlib.common import BENCH, sub_json
+
+    cmd = [sys.executable, str(BENCH), "--phase", "analyzer", "--analyzer-pages", str(limit),
+           "--analyzer-batch", str(batch)] + (["--pages", str(pages_path)] if pages_path else [])
+    with log.open("w") as err:
+        try:
+            res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return {"failed": f"analyzer phase stopped after {timeout:.0f} s"}
+    if res.returncode != 0:
+        return {"failed": f"analyzer phase exited {res.returncode}: {log.read_text()[-800:]}"}
+    return sub_json(res.stdout)
