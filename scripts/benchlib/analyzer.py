@@ -35,7 +35,7 @@ from matching.types import Page
 from service.analysis.profiles import ProfileStore
 from service.analysis.queue import AnalysisQueue, ensure_group
 from service.analysis.worker import Analyzer, WorkerOptions, encode_pages
-from service.store.redis_conn import open_async, start_embedded
+from service.store.redis_conn import embedded_url, open_async, start_embedded
 
 # USE multilingual v3's multiply-adds per token: the input projection (512 → 3 × 256) and two
 # convolutions per n-gram branch (n × 256 → 256, n = 2, 3, 5); the per-sentence layers are negligible.
@@ -200,7 +200,7 @@ def measure(pages: list[Page], *, threads: list[int], batch: int, rate: float | 
     with tempfile.TemporaryDirectory() as tmp:
         server = start_embedded(Path(tmp))
         try:
-            return asyncio.run(run(server.connection_url))
+            return asyncio.run(run(embedded_url(server, Path(tmp))))  # password-protected since 14a
         finally:
             server.stop()
 
