@@ -98,19 +98,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def load_pages(path: Path | None, limit: int) -> list[dict[str, str | None]]:
-    """Real articles, first PAGE_CHARS characters: the --pages JSONL ("text" field), else the demo pages."""
+def load_pages(path: Path | None, limit: int, chars: int | None = PAGE_CHARS) -> list[dict[str, str | None]]:
+    """Real articles, first ``chars`` characters (None: whole): the --pages JSONL ("text" field),
+    else the demo pages."""
     pages: list[dict[str, str | None]] = []
     if path is not None:
         with path.open(encoding="utf-8") as f:
             for line in f:
                 if line.strip():
                     doc = json.loads(line)
-                    pages.append({"title": doc.get("title"), "text": str(doc["text"])[:PAGE_CHARS]})
+                    pages.append({"title": doc.get("title"), "text": str(doc["text"])[:chars]})
     else:
         from service.demo.loader import demo_pages
 
-        pages = [{"title": p.get("title"), "text": str(p["text"])[:PAGE_CHARS]} for p in demo_pages()]
+        pages = [{"title": p.get("title"), "text": str(p["text"])[:chars]} for p in demo_pages()]
     return pages[:limit]
 
 

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from benchlib.common import PUBLISHER_ID, PUBLISHER_KEY, children, free_port, pct, proc_status, wait_idle
+from benchlib.common import (
+    PUBLISHER_ID,
+    PUBLISHER_KEY,
+    children,
+    free_port,
+    load_pages,
+    pct,
+    proc_status,
+    wait_idle,
+)
 
 
 async def load_redis(url: str, size: int) -> None:
@@ -194,6 +203,12 @@ def load_test(base: str, pages: list[dict[str, Any]], connections: int, seconds:
         for _ in range(3):  # every worker sees every page (local LRU), through the shared Redis cache
             for b in bodies:
                 c.post("/v1/match", content=b, headers={"Content-Type": "application/json"}).raise_for_status()
+    return drive(base, bodies, connections, seconds, work)
+
+
+def drive(base: str, bodies: list[str], connections: int, seconds: float, work: Path) -> dict[str, Any]:
+    """``bodies`` in turn on ``connections`` keep-alive connections for ``seconds``: wrk when
+    installed, else an asyncio httpx client."""
     if shutil.which("wrk"):
         return run_wrk(base, bodies, connections, seconds, work)
     return asyncio.run(_load_httpx(base, bodies, connections, seconds))
@@ -237,31 +252,47 @@ async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: f
 
 def run_http(size: int, index_dir: Path, redis_url: str, pages: list[dict[str, Any]], args: argparse.Namespace,
              work: Path) -> dict[str, Any]:
+    """Latency with 1 worker, throughput with 2, and (index with the semantic signal, a rate set)
+    one analyzer worker under the throughput load (:func:`analyzer_under_load`). Every server
+    runs as configured by default: pages ranked on first view are offered to the analysis queue."""
     asyncio.run(load_redis(redis_url, size))
     data = work / "data"
     data.mkdir(exist_ok=True)
     env = {"ADMATCH_REDIS_URL": redis_url, "ADMATCH_INDEX_DIR": str(index_dir), "ADMATCH_DATA_DIR": str(data),
            "ADMATCH_PAGE_CACHE_SIZE": "100000"}
+    if args.no_semantic:
+        env["ADMATCH_SEMANTIC"] = "false"
     ready = 120 + size / 2000
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"semantic": not args.no_semantic}
     with serve(env, 1, work / f"serve1-{size}.log", ready) as (base, pid):
         out["latency"] = http_latency(base, pages[: args.http_pages], args.rounds, args.http_fresh, f"{size}", work)
         out["serve_rss_mb"] = proc_status(pid)["rss_mb"]
     out["load"] = {}
+
+    def two_workers(base: str, pid: int) -> None:
+        out["load"] = load_test(base, pages[: args.http_pages], args.connections, args.seconds, work)
+        out["workers_rss_mb"] = [proc_status(c)["rss_mb"] for c in children(pid)]
+        if not args.no_semantic and args.analyzer_rate > 0:
+            try:
+                from benchlib.queue_delay import analyzer_under_load
+
+                out["analyzer"] = analyzer_under_load(base, redis_url, env, pages[: args.http_pages],
+                                                      load_pages(args.pages, 10**6, chars=None), args, work, size)
+            except Exception as e:  # keep the figures measured so far
+                out["analyzer"] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
+
     try:
         with serve(env, 2, work / f"serve2-{size}.log", ready) as (base, pid):
-            out["load"] = load_test(base, pages[: args.http_pages], args.connections, args.seconds, work)
-            out["workers_rss_mb"] = [proc_status(c)["rss_mb"] for c in children(pid)]
+            two_workers(base, pid)
     except CrashLoop:
         # uvicorn (0.30+) kills a worker that does not answer its health check within 5 s; a worker
         # importing admatch (faiss, scikit-learn, jieba) on a busy machine can take longer, and
         # `admatch serve` has no option for it. Same app factory, same settings, longer health check.
         with serve(env, 2, work / f"serve2b-{size}.log", ready, healthcheck_s=120) as (base, pid):
-            out["load"] = load_test(base, pages[: args.http_pages], args.connections, args.seconds, work)
+            two_workers(base, pid)
             out["load"]["server"] = "uvicorn --factory service.app:create_app --timeout-worker-healthcheck 120"
             out["load"]["note"] = ("admatch serve --workers 2 crash-looped: uvicorn's 5 s worker health check "
                                    "expired while workers imported and loaded the index")
-            out["workers_rss_mb"] = [proc_status(c)["rss_mb"] for c in children(pid)]
     return out
 
 
@@ -275,4 +306,3 @@ def valkey(work: Path) -> Iterator[str]:
         yield server.connection_url
     finally:
         server.stop()
-

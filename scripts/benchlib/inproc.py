@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -112,9 +113,12 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
         t_faiss1.append(time.perf_counter() - a)
 
     prof = profile_rank(matcher, [page_of(p) for p in pages[:60]]) if profile else None
+    analysed = analysed_paths(matcher, pages, page_of) if catalog.ad_semantic is not None else None
     bm = bm25s_peer(catalog, pages, page_of)
+    sem_mb = round(catalog.ad_semantic.nbytes / 2**20, 1) if catalog.ad_semantic is not None else None
     return {"load_s": round(load_s, 2), "rss_before_load_mb": rss0, "rss_loaded_mb": rss_loaded,
-            "index_rss_mb": rss_loaded - rss0, "ads": len(catalog.ads),
+            "index_rss_mb": rss_loaded - rss0, "ads": len(catalog.ads), "semantic_rows_mb": sem_mb,
+            "analysed": analysed,
             "uncached": pct(t_all), "uncached_cpu": pct(t_cpu), "stage_p50_ms": {"make_page": pct(t_norm)["p50"], "analyze": pct(t_an)["p50"],
                                                      "rank": pct(t_rank)["p50"]},
             "stages": {"make_page": pct(t_norm), "analyze": pct(t_an), "rank": pct(t_rank)},
@@ -123,6 +127,97 @@ def phase_inproc(index_dir: Path, pages_file: Path, rounds: int, profile: bool) 
                       "search_k_cand": pct(t_faiss), "search_1_thread": pct(t_faiss1), "numpy_k_cand": pct(t_numpy),
                       "queries": len(recall), "omp_threads": threads},
             "bm25s": bm, "profile": prof}
+
+
+def short_page(p: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A page of at most ``limit`` characters (title + text) made of an article: its title and the
+    first sentence of its body (to the first 。！？!? or line end; the body's repeat of the title
+    left out), cut to fit — the inline (short-page) path's input."""
+    title = (p["title"] or "")[:limit]
+    body = p["text"]
+    if title and body.startswith(title):
+        body = body[len(title):]
+    body = body.strip()
+    m = _SENTENCE_END.search(body)
+    text = (body[:m.end()] if m else body).strip()[:max(0, limit - len(title))]
+    from matching.analyze import make_page
+
+    for _ in range(3):  # normalising may lengthen a text (NFKC): cut until the page fits
+        page = make_page(title=title or None, text=text)
+        over = len(page.title) + len(page.body) - limit
+        if over <= 0:
+            break
+        text = text[:max(0, len(text) - over)]
+    return {"title": title or None, "text": text}
+
+
+_SENTENCE_END = re.compile(r"[。！？!?\n]")
+
+
+def analysed_paths(matcher: Any, pages: list[dict[str, Any]], page_of: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    """The request path of a page whose vector is known: *stored* (the analyzer's profile; the
+    vectors are computed before the timed loop, as a worker would have) and *inline* (a short
+    page, encoded in the request as ``service.analysis.understanding.PageUnderstanding.inline``
+    does: ``page_vector`` when title + text ≤ ``inline_analysis_chars``), each beside the same
+    pages' first view (lexical only) timed in the same loop; and the encoder's memory."""
+    import dataclasses
+
+    from matching.encoder import default_encoder
+    from matching.semantic import page_vector
+    from service.settings import Settings
+
+    limit = Settings.model_fields["inline_analysis_chars"].default
+    rss0 = proc_status()["rss_mb"]
+    encoder = default_encoder()  # as a serving process: one BLAS thread (service.app.serving_threads)
+    t = time.perf_counter()
+    encoder.load()
+    load_s = time.perf_counter() - t
+    rss1 = proc_status()["rss_mb"]
+    t_vec, vectors = [], []
+    for p in pages:  # what a worker computes for the page (in-process here, pages cut as above)
+        a = time.perf_counter()
+        vectors.append(page_vector(page_of(p), encoder))
+        t_vec.append(time.perf_counter() - a)
+    rss2 = proc_status()["rss_mb"]
+    for p, v in zip(pages[:5], vectors, strict=False):  # warm-up of the analysed blend
+        matcher.rank(dataclasses.replace(matcher.analyze(page_of(p)), vector=v), K)
+    first, stored, stored_cpu, stored_rank = [], [], [], []
+    for p, v in zip(pages, vectors, strict=True):
+        a = time.perf_counter()
+        matcher.rank(matcher.analyze(page_of(p)), K)
+        first.append(time.perf_counter() - a)
+        cpu = time.process_time()
+        a = time.perf_counter()
+        terms = dataclasses.replace(matcher.analyze(page_of(p)), vector=v)
+        b = time.perf_counter()
+        matcher.rank(terms, K)
+        c = time.perf_counter()
+        stored_cpu.append(time.process_time() - cpu)
+        stored.append(c - a)
+        stored_rank.append(c - b)
+    shorts = [short_page(p, limit) for p in pages]
+    short_first, inline, inline_enc, chars, too_long = [], [], [], [], 0
+    for p in shorts:
+        a = time.perf_counter()
+        matcher.rank(matcher.analyze(page_of(p)), K)
+        short_first.append(time.perf_counter() - a)
+        a = time.perf_counter()
+        page = page_of(p)
+        a2 = time.perf_counter()
+        v = page_vector(page, encoder)
+        b = time.perf_counter()
+        matcher.rank(dataclasses.replace(matcher.analyze(page), vector=v), K)
+        c = time.perf_counter()
+        inline.append(c - a)
+        inline_enc.append(b - a2)
+        too_long += len(page.title) + len(page.body) > limit  # not inline in the service (0 expected)
+        chars.append(len(page.title) + len(page.body))
+    return {"encoder": encoder.name, "encoder_load_s": round(load_s, 2), "rss_before_encoder_mb": rss0,
+            "rss_with_encoder_mb": rss1, "encoder_rss_mb": rss1 - rss0, "rss_after_encoding_mb": rss2, "page_vector": pct(t_vec),
+            "first_view": pct(first), "stored": pct(stored), "stored_cpu": pct(stored_cpu),
+            "stored_rank": pct(stored_rank), "inline_chars_limit": limit,
+            "short": {"pages": len(shorts), "chars_mean": round(float(np.mean(chars)), 1), "over_limit": too_long,
+                      "first_view": pct(short_first), "inline": pct(inline), "encode": pct(inline_enc)}}
 
 
 def profile_rank(matcher: Any, pages: list[Any]) -> list[dict[str, Any]]:
