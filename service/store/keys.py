@@ -35,8 +35,12 @@ slot and runs unchanged on Redis Cluster)::
                                             counted only), a:<ad>:{imp,click,spend,inv},
                                             p:<pub>:{imp,click,spend,inv:<reason>,rep:<reason>}
     am:{c:C}:ledger                 STREAM  every charge and the first invalid click of each reason per
-                                            impression: imp, ad, pub, amount, reason, day, hour, ts
+                                            impression: ad, amount, day, hour, imp, pub, reason, ts,
+                                            and the hash chain's seq, prev, hash (service.billing.chain)
                                             (older entries move to the archive: service.billing.archive)
+    am:{c:C}:ledger:head            HASH    the ledger chain's head: seq, hash (of the last entry), and per
+                                            billing day h:<day> (its last entry's hash), s:<day> (its
+                                            seq), n:<day> (entries that day); kept for good
     am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (the user
                                             key's pseudonym, an HMAC: service.billing.pseudonyms)
                                             on <day>: one HMGET per match reads them all
@@ -153,6 +157,10 @@ def stats(cid: str, hour: str) -> str:
 
 def ledger(cid: str) -> str:
     return f"{_cmp(cid)}:ledger"
+
+
+def ledger_head(cid: str) -> str:
+    return f"{_cmp(cid)}:ledger:head"
 
 
 def frequency(user: str, day: str) -> str:
