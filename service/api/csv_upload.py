@@ -5,6 +5,7 @@ optionally ``description, keyword_bids, negative_keywords, status, target_catego
 exclude_categories, allow_sensitive``. Keywords carry their match type: ``[exact]``, “phrase”
 (full-width quotes, or ASCII quotes inside a quoted cell), bare = broad. Lists use ``|`` between items
 (``;`` and the full-width ``；`` work too); ``keyword_bids`` items are ``keyword:fen``.
+Rows creative review flags are stored all the same (pending review; service.review.creative_review).
 Encoding: UTF-8 with or without BOM; GBK/GB18030 (what Excel writes on Chinese Windows) is
 decoded too. Anything else is refused with a message saying how to save the file.
 """
@@ -78,6 +79,11 @@ def _row_to_input(row: dict[str, str]) -> dict[str, Any]:
 
 def parse(raw: bytes) -> list[AdIn]:
     """Every row as a validated :class:`AdIn`, or :class:`InvalidInput` listing every bad row."""
+    return [ad for _line, ad in parse_rows(raw)]
+
+
+def parse_rows(raw: bytes) -> list[tuple[int, AdIn]]:
+    """:func:`parse` with each row's line number in the file (the header is line 1)."""
     text = decode(raw)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -93,7 +99,7 @@ def parse(raw: bytes) -> list[AdIn]:
                            f"{list(REQUIRED)} and may add {list(OPTIONAL)}",
                            extra={"rows": [{"line": 1, "errors": parts}]})
     reader.fieldnames = header
-    ads: list[AdIn] = []
+    ads: list[tuple[int, AdIn]] = []
     bad: list[dict[str, Any]] = []
     for row in reader:
         line = reader.line_num
@@ -103,7 +109,7 @@ def parse(raw: bytes) -> list[AdIn]:
             bad.append({"line": line, "errors": ["more cells than header columns; quote cells with commas"]})
             continue
         try:
-            ads.append(AdIn.model_validate(_row_to_input({k: v or "" for k, v in row.items()})))
+            ads.append((line, AdIn.model_validate(_row_to_input({k: v or "" for k, v in row.items()}))))
         except ValidationError as e:
             errors = [f"{'.'.join(str(p) for p in err['loc']) or 'row'}: "
                       f"{str(err['msg']).removeprefix('Value error, ')}" for err in e.errors()]

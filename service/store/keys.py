@@ -19,6 +19,9 @@ transaction in one slot, on a single server and on Redis Cluster alike)::
                                             its campaign); serving processes replay it
     am:{g}:index:current            STRING  the published index version (replicas load it from
                                             the shared artifact directory)
+    am:{g}:review:ads               HASH    ad id → advertiser id of every ad creative review flagged
+                                            (pending, approved or rejected: admins act on them by id)
+    am:{g}:review:pending           SET     ad ids waiting for an admin (status pending_review)
 
 Billing (a campaign's keys share the hash tag ``{c:ID}``, so the click Lua script touches one
 slot and runs unchanged on Redis Cluster)::
@@ -78,6 +81,8 @@ BLOCKED = PREFIX + "{g}:blocked"
 CATALOG_VERSION = PREFIX + "{g}:catalog:version"
 CHANGES = PREFIX + "{g}:changes"
 INDEX_CURRENT = PREFIX + "{g}:index:current"
+REVIEW_ADS = PREFIX + "{g}:review:ads"
+REVIEW_PENDING = PREFIX + "{g}:review:pending"
 CHANGES_MAXLEN = 500_000  # change-log entries kept (approximately); ample between nightly builds
 
 
