@@ -10,6 +10,7 @@ import opencc
 import pytest
 
 from matching.ad_review import DATA_FILE, load_rules, parse_rules, review_ad, rules_by_id
+from matching.categories import load_taxonomy
 from matching.text import to_simplified
 
 # (rule, sentence as an advertiser would write it, the term that must be found)
@@ -160,6 +161,20 @@ def test_licensed_classes_by_iab_target_category():
     assert {(f.rule, f.term, f.field) for f in fs} == {
         ("licence_medical", "286", "target_categories"), ("licence_finance", "410", "target_categories"),
         ("licence_education", "148", "target_categories")}
+
+
+def test_every_node_of_the_licensed_iab_branches_is_covered():
+    """Every node of the taxonomy file under Medical Health (286), Personal Finance (391, taxes
+    aside) and Education (132) needs licence review when targeted, and every IAB id a rule names
+    exists in the taxonomy."""
+    tax = load_taxonomy()
+    covered = {c for r in load_rules() if r.kind == "licence" for c in r.categories}
+    assert covered <= {c.id for c in tax}, covered - {c.id for c in tax}
+    for root in ("286", "391", "132"):
+        branch = {c.id for c in tax if tax.root(c.id).id == root} - {"415"}  # 415 Personal Taxes
+        assert branch <= covered, (root, branch - covered)
+        for node in branch:
+            assert review_ad("春季特惠", target_categories=[node]), node
 
 
 def test_one_licence_finding_per_class_and_field():
