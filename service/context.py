@@ -13,6 +13,8 @@ from service.analysis.queue import AnalysisQueue
 from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.spool import ClickSpool
 from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
@@ -43,3 +45,5 @@ class AppContext:
     # Page vectors for the request path (profiles, short pages inline); None without analysis or encoder.
     understanding: PageUnderstanding | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
+    spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them
