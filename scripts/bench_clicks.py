@@ -7,7 +7,10 @@ configuration) in a temporary directory and measures, in one run:
 * ``lua``: Billing.decide_click one by one (one EVALSHA round trip per click);
 * ``incrby_pipe`` / ``lua_pipe``: the same commands sent many per pipeline;
 * ``http_healthz`` / ``http_click``: GET /healthz and GET /v1/click/<token> (browser user agent,
-  redirects not followed) against a real uvicorn server process, from concurrent clients.
+  redirects not followed) against a real uvicorn server process, from concurrent clients;
+* ``lua_server_us``: the server's own time per click script call (``INFO commandstats``,
+  EVALSHA ``usec_per_call`` over the ``lua`` and ``lua_pipe`` rounds): the script's cost without
+  the round trip, most of it the ledger's SHA-256 chain (service/billing/lua/sha256.lua).
 
 Each figure is also given as a ratio to its baseline measured in the same run, which is what
 to compare across machines. Measures run in interleaved rounds and the best round of each is
@@ -38,6 +41,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from service.billing.billing import DAY_SPEND_TTL_S, STATS_TTL_S, Billing, Clock
+from service.billing.chain import with_chain
 from service.billing.clicks import ClickClaim, ClickSigner
 from service.store import keys
 from service.store.catalog import CatalogStore
@@ -79,13 +83,13 @@ def click_keys_args(b: Billing, c: ClickClaim, now: float) -> tuple[list[str], l
     day, hour = b.clock.day(now), b.clock.hour(now)
     ks = [keys.clicked(c.cmp, b.clock.day(c.issued)), keys.budget(c.cmp), keys.spend_total(c.cmp),
           keys.spend_day(c.cmp, day), keys.stats(c.cmp, hour), keys.ledger(c.cmp),
-          keys.invalid_clicks(c.cmp, b.clock.day(c.issued))]
+          keys.invalid_clicks(c.cmp, b.clock.day(c.issued)), keys.ledger_head(c.cmp)]
     args: list[object] = [c.imp, c.price, "", c.ad, c.pub, int(now * 1000), day, hour,
-                          int(WINDOW_S) + 2 * 86400, STATS_TTL_S, DAY_SPEND_TTL_S]
+                          int(WINDOW_S) + 2 * 86400, STATS_TTL_S, DAY_SPEND_TTL_S, c.cmp]
     return ks, args
 
 
-async def bench_redis(url: str, n: int, batch: int, rounds: int) -> list[Result]:
+async def bench_redis(url: str, n: int, batch: int, rounds: int) -> tuple[list[Result], float]:
     r = aioredis.from_url(url, decode_responses=True)
     billing = Billing(r, Clock(TZ), click_window_s=WINDOW_S)
     try:
@@ -110,7 +114,7 @@ async def bench_redis(url: str, n: int, batch: int, rounds: int) -> list[Result]
                         p.incrby("bench:counter", 10)
                     await p.execute()
 
-        script = r.register_script((Path(__file__).parents[1] / "service" / "billing" / "lua" / "click.lua").read_text())
+        script = r.register_script(with_chain("click.lua"))
 
         async def lua_pipe() -> None:
             now = time.time()
@@ -125,6 +129,7 @@ async def bench_redis(url: str, n: int, batch: int, rounds: int) -> list[Result]
         # warm up: load scripts, open the connection
         await billing.decide_click(claim(), None, time.time())
         await r.incrby("bench:counter", 1)
+        await r.config_resetstat()
         results: list[Result] = []
         for _ in range(rounds):  # interleaved rounds; the best of each is kept
             results += [await timed("incrby", n, incrby), await timed("lua", n, lua, "incrby"),
@@ -133,7 +138,8 @@ async def bench_redis(url: str, n: int, batch: int, rounds: int) -> list[Result]
         charged = await r.xlen(keys.ledger(CID))
         expected = 2 * n * rounds + 1
         assert charged == expected, f"ledger has {charged} entries, expected {expected}"
-        return results
+        server_us = float((await r.info("commandstats"))["cmdstat_evalsha"]["usec_per_call"])
+        return results, server_us
     finally:
         await r.aclose()
 
@@ -217,7 +223,7 @@ def best(results: list[Result]) -> list[Result]:
     return list(out.values())
 
 
-def report(results: list[Result], args: argparse.Namespace) -> dict[str, object]:
+def report(results: list[Result], server_us: float, args: argparse.Namespace) -> dict[str, object]:
     by_name = {r.name: r for r in results}
     print(f"\n{'measure':<14}{'ops':>8}{'seconds':>10}{'ops/s':>12}   vs baseline (same run)")
     out: dict[str, object] = {}
@@ -227,6 +233,8 @@ def report(results: list[Result], args: argparse.Namespace) -> dict[str, object]
         print(f"{r.name:<14}{r.ops:>8}{r.seconds:>10.3f}{r.per_s:>12,.0f}   {shown}")
         out[r.name] = {"ops": r.ops, "seconds": round(r.seconds, 4), "per_s": round(r.per_s, 1),
                        **({"ratio": round(ratio, 3), "baseline": r.baseline} if ratio is not None else {})}
+    print(f"{'lua_server_us':<14}{server_us:>30.1f}   server time per click script call")
+    out["lua_server_us"] = round(server_us, 1)
     return {"bench": "clicks", "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "rounds": args.rounds,
             "pipeline": args.pipeline, "concurrency": args.concurrency, "results": out}
@@ -238,11 +246,11 @@ async def main_async(args: argparse.Namespace) -> None:
         server = start_embedded(tmp, "everysec")
         try:
             url = server.connection_url
-            results = await bench_redis(url, args.clicks, args.pipeline, args.rounds)
+            results, server_us = await bench_redis(url, args.clicks, args.pipeline, args.rounds)
             http_results, spend = await bench_http(url, tmp, args.http_clicks, args.concurrency, args.rounds)
             clicks = (2 * args.clicks + args.http_clicks) * args.rounds + 1 + args.concurrency
             assert spend == 10 * clicks, f"spend {spend} fen, expected {10 * clicks}: a click was lost or doubled"
-            summary = report(best(results + http_results), args)
+            summary = report(best(results + http_results), server_us, args)
         finally:
             server.stop()
     print(json.dumps(summary, ensure_ascii=False))

@@ -150,7 +150,8 @@ def cmd_ledger_verify(args: argparse.Namespace) -> None:
     for m in v.mismatches:
         print("MISMATCH", m)
     print(f"{'ok' if v.ok else 'FAILED'}: {v.campaigns} campaigns, {v.entries} ledger entries "
-          f"({v.archived_entries} from {v.archive_files} archive files under {root}), "
+          f"({v.archived_entries} from {v.archive_files} archive files under {root}; {v.chained_entries} "
+          f"hash-chained, {v.unchained_entries} unchained from before chaining), "
           f"{v.charged_fen} fen charged, {len(v.mismatches)} mismatches")
     sys.exit(0 if v.ok else 1)
 
@@ -271,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     st.set_defaults(func=cmd_index_status)
     led = sub.add_parser("ledger", help="billing ledger tools").add_subparsers(dest="ledger_cmd", required=True)
     lv = led.add_parser("verify", help="recompute spend from the ledger (archive files and stream) and compare "
-                                       "with the counters")
+                                       "with the counters; check each campaign's hash chain and its heads")
     lv.add_argument("--archive-dir", help="archive root (default ADMATCH_LEDGER_ARCHIVE_DIR)")
     lv.set_defaults(func=cmd_ledger_verify)
     la = led.add_parser("archive", help="move ledger entries older than N days into checksummed daily files")

@@ -388,6 +388,18 @@ def test_campaign_report_json_and_csv_for_its_advertiser_only(fast_client, world
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
+def test_campaign_report_publishes_the_ledger_chain_head_of_each_day(fast_client, world, clean_redis):
+    """The JSON campaign report's ``chain`` gives today's ledger head: the hash and seq of the last
+    ledger entry and the day's entry count, as in the stream."""
+    w = world(fast_client)
+    for ad in (w.one_ad(), w.one_ad()):
+        assert w.click(ad["click_url"]).status_code == 302
+    [*_, (_id, last)] = clean_redis.xrange(keys.ledger(w.cmp_id))
+    body = w.campaign_report().json()
+    day = f"{last['day'][:4]}-{last['day'][4:6]}-{last['day'][6:]}"
+    assert body["chain"] == {day: {"head": last["hash"], "seq": 2, "entries": 2}}
+
+
 def test_publisher_report_shows_earnings_to_that_publisher_only(fast_client, world):
     """A publisher reads its own report with earnings = floor(spend × share); another id is a 404."""
     w = world(fast_client)

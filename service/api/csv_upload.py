@@ -5,6 +5,7 @@ optionally ``description, keyword_bids, negative_keywords, status, target_catego
 exclude_categories, allow_sensitive``. Keywords carry their match type: ``[exact]``, “phrase”
 (full-width quotes, or ASCII quotes inside a quoted cell), bare = broad. Lists use ``|`` between items
 (``;`` and the full-width ``；`` work too); ``keyword_bids`` items are ``keyword:fen``.
+Rows creative review flags are stored all the same (pending review; service.review.creative_review).
 Encoding: UTF-8 with or without BOM; GBK/GB18030 (what Excel writes on Chinese Windows) is
 decoded too. Anything else is refused with a message saying how to save the file.
 """
@@ -143,6 +144,11 @@ def _unreadable(text: str, line: int, header: list[str], error: csv.Error) -> In
 
 def parse(raw: bytes) -> list[AdIn]:
     """Every row as a validated :class:`AdIn`, or :class:`InvalidInput` listing every bad row."""
+    return [ad for _line, ad in parse_rows(raw)]
+
+
+def parse_rows(raw: bytes) -> list[tuple[int, AdIn]]:
+    """:func:`parse` with each row's line number in the file (the header is line 1)."""
     text = decode(raw)
     reader = csv.reader(io.StringIO(text, newline=""))
     line, header = 1, []
@@ -152,7 +158,7 @@ def parse(raw: bytes) -> list[AdIn]:
         if problem:
             raise InvalidInput(problem, extra={"fields": [{"field": "body", "message": "bad header row"}],
                                                "rows": [{"line": 1, "errors": [problem]}]})
-        ads: list[AdIn] = []
+        ads: list[tuple[int, AdIn]] = []
         bad: list[dict[str, Any]] = []
         line = reader.line_num + 1
         for cells in reader:
@@ -167,7 +173,7 @@ def parse(raw: bytes) -> list[AdIn]:
                 continue
             row = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
             try:
-                ads.append(AdIn.model_validate(_row_to_input(row)))
+                ads.append((row_line, AdIn.model_validate(_row_to_input(row))))
             except ValidationError as e:
                 errors = [f"{'.'.join(str(p) for p in err['loc']) or 'row'}: "
                           f"{str(err['msg']).removeprefix('Value error, ')}" for err in e.errors()]

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, fiel
 from matching.categories import load_taxonomy
 from matching.match_types import MatchType, parse_keyword
 from matching.user_keys import personal_data_kind
-from service.store.records import Pacing, Status
+from service.store.records import Pacing, ReviewStatus, Status
 
 MAX_KEYWORD_CHARS = 40
 MAX_KEYWORDS = 1000
@@ -238,6 +238,26 @@ class AdPatch(Strict):
         return out
 
 
+class ReviewReason(BaseModel):
+    rule: str = Field(description="the rule's id in matching/data/ad_law.tsv", examples=["absolute_terms"])
+    article: str = Field(description="the Advertising Law (广告法) article it comes from", examples=["9(3)"])
+    term: str = Field(description="what matched, normalised (Simplified, half-width), or an IAB category id",
+                      examples=["国家级"])
+    field: str = Field(description="title, description, keywords or target_categories", examples=["title"])
+    reason_zh: str = Field(examples=["使用绝对化用语（第九条第三项禁止“国家级”“最高级”“最佳”等用语）"])
+    reason_en: str = Field(examples=['absolute term: Art. 9(3) forbids "national-level", "highest-grade", "best" '
+                                     "and the like"])
+
+
+class ReviewOut(BaseModel):
+    status: ReviewStatus = Field(description="passed or approved: may serve; pending_review: waits for an "
+                                             "admin, not served; rejected: not served (see note); "
+                                             "unreviewed: stored before creative review, serves")
+    reasons: list[ReviewReason] = Field(description="what the automatic review (广告法) found")
+    note: str | None = Field(default=None, description="the reviewer's note: why the ad was rejected")
+    reviewed_at: str | None = None
+
+
 class AdOut(BaseModel):
     id: str
     campaign_id: str
@@ -255,11 +275,38 @@ class AdOut(BaseModel):
     status: Status
     created_at: str
     updated_at: str
+    review: ReviewOut
+
+
+class UploadRowReview(BaseModel):
+    line: int = Field(description="the row's line in the CSV file (the header is line 1)")
+    ad_id: str
+    status: ReviewStatus
+    reasons: list[ReviewReason]
 
 
 class UploadResult(BaseModel):
     created: int
     ads: list[AdOut]
+    flagged: list[UploadRowReview] = Field(
+        default_factory=list, description="rows creative review flagged: stored, pending_review, not served "
+                                          "until an admin approves them")
+
+
+class ApproveIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "已核验医疗广告审查证明"}]})
+
+    note: str = Field(default="", max_length=500, description="why, for the record")
+    updated_at: str | None = Field(default=None, max_length=40,
+                                   description="the ad's updated_at you reviewed: refused (409) if it changed since")
+
+
+class RejectIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "标题含“国家级”，请删除绝对化用语后重新提交"}]})
+
+    reason: str = Field(min_length=1, max_length=500, description="shown to the advertiser")
+    updated_at: str | None = Field(default=None, max_length=40,
+                                   description="the ad's updated_at you reviewed: refused (409) if it changed since")
 
 
 # ---- matching -----------------------------------------------------------------------------------
@@ -398,10 +445,17 @@ class Report(BaseModel):
     timezone: str = Field(description="the billing timezone the days and hours are in")
 
 
+class ChainHead(BaseModel):
+    head: str = Field(description="SHA-256 of the day's last ledger entry")
+    seq: int = Field(description="that entry's sequence number in the campaign's chain")
+    entries: int = Field(description="ledger entries that billing day")
+
+
 class CampaignReport(Report):
     campaign_id: str
     rows: list[ReportRow]
     totals: ReportRow
+    chain: dict[str, ChainHead] = Field(default_factory=dict, description="ledger chain head by billing day")
 
 
 class PublisherReport(Report):

@@ -5,9 +5,15 @@ the entries it archived and read back intact.
 Layout under the archive root (``ADMATCH_LEDGER_ARCHIVE_DIR``, default ``DATA_DIR/ledger-archive``)::
 
     <campaign>/MANIFEST.json               {"format": 1, "campaign": C, "days": {"YYYYMMDD": {"file",
-                                            "sha256", "entries", "first_id", "last_id", "charged_fen"}}}
+                                            "sha256", "entries", "first_id", "last_id", "charged_fen",
+                                            "chain": {"first_seq", "last_seq", "head"} (when chained)}}}
     <campaign>/<day>-<sha256[:16]>.jsonl.gz  gzip'd JSON Lines, one entry a line: {"id": stream id,
-                                            "imp", "ad", "pub", "amount", "reason", "day", "hour", "ts"}
+                                            "ad", "amount", "day", "hour", "imp", "pub", "reason", "ts",
+                                            "seq", "prev", "hash"} (keys sorted; the chain fields are
+                                            absent on entries from before chaining)
+
+The files keep every field of an entry, its hash chain included (service/billing/chain.py), so
+``admatch ledger verify`` walks the chain from the archive into the stream without a gap.
 
 Contract: a day file is immutable and named by its content; the manifest is replaced atomically
 (written, fsynced, renamed) after the files it lists are on disk, so an interrupted run leaves the
@@ -193,9 +199,15 @@ async def archive_campaign(r: aioredis.Redis, root: Path, cid: str, before_ms: i
         _write_atomic(folder / name, blob)
         if day in days and days[day]["file"] != name:
             replaced.append(str(days[day]["file"]))
-        days[day] = {"file": name, "sha256": digest, "entries": len(merged), "first_id": merged[0][0],
-                     "last_id": merged[-1][0],
-                     "charged_fen": sum(int(f["amount"]) for _, f in merged if f.get("reason") == "valid")}
+        info: dict[str, object] = {
+            "file": name, "sha256": digest, "entries": len(merged), "first_id": merged[0][0],
+            "last_id": merged[-1][0],
+            "charged_fen": sum(int(f["amount"]) for _, f in merged if f.get("reason") == "valid")}
+        chained = [f for _, f in merged if "hash" in f]
+        if chained:
+            info["chain"] = {"first_seq": int(chained[0]["seq"]), "last_seq": int(chained[-1]["seq"]),
+                             "head": chained[-1]["hash"]}
+        days[day] = info
         report.archived += len(merged) - len(old)
         report.files.append(str(folder / name))
         report.bytes_written += len(blob)

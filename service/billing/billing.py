@@ -1,7 +1,8 @@
 """Pay-per-click accounting in Redis: impressions, budget states, click decisions.
 
 Every read-check-write on money is one Lua script (service/billing/lua/click.lua) over one campaign's
-hash-tagged keys; see :mod:`service.store.keys` for the schema. Days and hours are in the billing
+hash-tagged keys; see :mod:`service.store.keys` for the schema. Its ledger entries are hash-chained
+(:mod:`service.billing.chain`). Days and hours are in the billing
 timezone (settings.timezone).
 """
 
@@ -25,6 +26,7 @@ from cachetools import LRUCache, TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.pacing import BudgetState
+from service.billing.chain import with_chain
 from service.billing.clicks import ClickClaim
 from service.billing.pseudonyms import Pseudonyms
 from service.resilience.redis_guard import STORE_DOWN
@@ -129,7 +131,7 @@ class Billing:
         self.r = r
         self.clock = clock
         self.pseudonyms = pseudonyms or Pseudonyms()
-        self._click = r.register_script(_lua("click.lua"))
+        self._click = r.register_script(with_chain("click.lua"))
         self._rate = r.register_script(_lua("rate_limit.lua"))
         # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
         # SCRIPT EXISTS round trip per execute, and on a cluster per node.
@@ -287,9 +289,9 @@ class Billing:
         res = await self._click(
             keys=[keys.clicked(cmp, issue_day), keys.budget(cmp), keys.spend_total(cmp),
                   keys.spend_day(cmp, day), keys.stats(cmp, hour), keys.ledger(cmp),
-                  keys.invalid_clicks(cmp, issue_day)],
+                  keys.invalid_clicks(cmp, issue_day), keys.ledger_head(cmp)],
             args=[claim.imp, claim.price, pre_reason.value if pre_reason else "", claim.ad, claim.pub,
-                  int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S, DAY_SPEND_TTL_S])
+                  int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S, DAY_SPEND_TTL_S, cmp])
         charged, amount, reason, times = res
         self._states.pop((cmp, day), None)  # this process sees the new spend at once
         return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason),

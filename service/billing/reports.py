@@ -3,7 +3,8 @@
 Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen), average CPC and,
 for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
 Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
-per impression) and the repeats counted only (``rep:<reason>``).
+per impression) and the repeats counted only (``rep:<reason>``). Campaign reports also publish the
+ledger's hash-chain head of each billing day (:func:`chain_heads`, service/billing/chain.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Literal
 import redis.asyncio as aioredis
 
 from matching.click_rules import InvalidReason
+from service.billing.chain import DayHead
 from service.store import keys
 from service.store.replies import text_set
 
@@ -104,6 +106,20 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
         rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
         total.add(*args)
     return [rows[k] for k in sorted(rows)], total
+
+
+async def chain_heads(r: aioredis.Redis, cid: str, start: date, end: date) -> dict[str, DayHead]:
+    """Each billing day's ledger chain head (its last entry's hash and seq, the day's entry count),
+    by ISO date, for the days from ``start`` to ``end`` that have chained entries."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    fields = [f"{p}:{d:%Y%m%d}" for d in days for p in ("h", "s", "n")]
+    raw = await r.hmget(keys.ledger_head(cid), fields)
+    out: dict[str, DayHead] = {}
+    for i, d in enumerate(days):
+        head, seq, n = raw[3 * i:3 * i + 3]
+        if head is not None:
+            out[d.isoformat()] = DayHead(int(seq or 0), str(head), int(n or 0))
+    return out
 
 
 async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, granularity: Granularity,

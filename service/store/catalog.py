@@ -4,7 +4,8 @@ Contract: every write that touches several keys of one advertiser is a single MU
 transaction on that advertiser's hash slot, so it is all or nothing; the global ``blocked`` set
 and ``catalog:version`` counter are derived and written right after. Reads of another
 advertiser's campaign or ad find nothing (:class:`NotFound`), which is how tenants are isolated.
-Keys are listed in :mod:`service.store.keys`.
+Keys are listed in :mod:`service.store.keys`. An ad serves when :attr:`AdRecord.serves` (active,
+and not held back by creative review: service.review.creative_review) and its campaign is active.
 """
 
 from __future__ import annotations
@@ -12,18 +13,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from cachetools import LRUCache, TTLCache
+from redis.exceptions import WatchError
 
 from service.errors import Conflict, NotFound
 from service.resilience.redis_guard import STORE_DOWN
 from service.store import keys
-from service.store.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
+from service.store.records import (
+    AdRecord,
+    Advertiser,
+    Campaign,
+    Pacing,
+    Publisher,
+    ReviewStatus,
+    Role,
+    Status,
+)
 from service.store.replies import stream_entries, text, text_set
 
 
@@ -50,6 +61,7 @@ def new_api_key(role: Role) -> str:
 
 
 LOOKUP_TTL_S = 1.0
+_WRITE_ATTEMPTS = 20  # optimistic retries of one ad update; conflicts are rare (an admin deciding its review)
 
 
 class CatalogStore:
@@ -205,7 +217,7 @@ class CatalogStore:
                 p.srem(keys.ads(aid), ad.id)
             await p.execute()
         await self._sync_blocked(block=[keys.blocked_campaign(cid)] + [keys.blocked_ad(a.id) for a in ads],
-                                 unblock=[], changed=[(aid, a.id) for a in ads])
+                                 unblock=[], changed=[(aid, a.id) for a in ads], forget=[a.id for a in ads])
 
     async def _mirror_budget(self, c: Campaign) -> None:
         """Budget settings in the campaign's billing slot, read by the click script. Written before
@@ -252,20 +264,48 @@ class CatalogStore:
             if records:
                 p.sadd(keys.ads(aid), *[r.id for r in records])
             await p.execute()
-        await self._sync_blocked(block=[keys.blocked_ad(r.id) for r in records if r.status != Status.ACTIVE],
-                                 unblock=[], changed=[(aid, r.id) for r in records])
+        await self._sync_blocked(block=[keys.blocked_ad(r.id) for r in records if not r.serves],
+                                 unblock=[], changed=[(aid, r.id) for r in records], reviewed=records)
         return records
 
-    async def update_ad(self, aid: str, ad_id: str, changes: dict[str, Any]) -> AdRecord:
-        ad = await self.get_ad(aid, ad_id)
-        ad = dataclasses.replace(ad, **changes, updated_at=now_iso())
-        await self.r.set(keys.ad(aid, ad_id), ad.to_json(), xx=True)
-        flag = keys.blocked_ad(ad_id)
-        if ad.status == Status.ACTIVE:
-            await self._sync_blocked(block=[], unblock=[flag], changed=[(aid, ad_id)])
-        else:
-            await self._sync_blocked(block=[flag], unblock=[], changed=[(aid, ad_id)])
-        return ad
+    async def update_ad(self, aid: str, ad_id: str, changes: dict[str, Any],
+                        revise: Callable[[AdRecord, dict[str, Any]], dict[str, Any]] | None = None) -> AdRecord:
+        """Apply ``changes`` (through ``revise(current, changes)`` when given: creative review adds
+        its verdict there) to the ad as stored at the moment of writing: the read and the write are
+        one optimistic transaction, retried when someone else (an admin deciding its review) wrote
+        the ad in between, so no concurrent write is lost."""
+        key = keys.ad(aid, ad_id)
+        for _attempt in range(_WRITE_ATTEMPTS):
+            async with self.r.pipeline(transaction=True) as p:
+                try:
+                    await p.watch(key)
+                    raw = await p.get(key)
+                    if raw is None:
+                        raise NotFound(f"ad {ad_id!r} does not exist (or belongs to another advertiser)")
+                    current = AdRecord.from_json(raw)
+                    ad = dataclasses.replace(current, **(revise(current, changes) if revise else changes),
+                                             updated_at=now_iso())
+                    p.multi()
+                    p.set(key, ad.to_json(), xx=True)
+                    await p.execute()
+                except WatchError:
+                    continue
+            await self.publish_ad(ad)
+            return ad
+        raise Conflict(f"ad {ad_id!r} kept changing while it was being updated; try again")
+
+    async def publish_ad(self, ad: AdRecord) -> None:
+        """After ``ad`` was written: whether it may serve (the blocked set), the change log, and the
+        review queue, in one transaction; every serving process follows within a second. The ad is
+        read again first, so of two writers publishing out of order the later one still publishes
+        what is stored (not what it wrote)."""
+        raw = await self.r.get(keys.ad(ad.advertiser_id, ad.id))
+        if raw is None:  # deleted meanwhile: delete_ad published that
+            return
+        ad = AdRecord.from_json(raw)
+        flag = [keys.blocked_ad(ad.id)]
+        await self._sync_blocked(block=[] if ad.serves else flag, unblock=flag if ad.serves else [],
+                                 changed=[(ad.advertiser_id, ad.id)], reviewed=[ad])
 
     async def delete_ad(self, aid: str, ad_id: str) -> None:
         await self.get_ad(aid, ad_id)
@@ -273,7 +313,7 @@ class CatalogStore:
             p.delete(keys.ad(aid, ad_id))
             p.srem(keys.ads(aid), ad_id)
             await p.execute()
-        await self._sync_blocked(block=[keys.blocked_ad(ad_id)], unblock=[], changed=[(aid, ad_id)])
+        await self._sync_blocked(block=[keys.blocked_ad(ad_id)], unblock=[], changed=[(aid, ad_id)], forget=[ad_id])
 
     # ---- whole catalog ----------------------------------------------------------------------
     async def all_ads(self) -> list[AdRecord]:
@@ -284,12 +324,12 @@ class CatalogStore:
         return out
 
     async def servable_ads(self) -> list[AdRecord]:
-        """Ads an index build should include: active ads of active campaigns."""
+        """Ads an index build should include: serving ads (active, not held by review) of active
+        campaigns."""
         out: list[AdRecord] = []
         for aid in sorted(text_set(await self.r.smembers(keys.ADVERTISERS))):
             active = {c.id for c in await self.list_campaigns(aid) if c.status == Status.ACTIVE}
-            out.extend(a for a in await self.list_ads(aid)
-                       if a.status == Status.ACTIVE and a.campaign_id in active)
+            out.extend(a for a in await self.list_ads(aid) if a.serves and a.campaign_id in active)
         return out
 
     async def blocked(self) -> set[str]:
@@ -299,12 +339,12 @@ class CatalogStore:
         return int(await self.r.get(keys.CATALOG_VERSION) or 0)
 
     async def servable_ad(self, aid: str, ad_id: str) -> AdRecord | None:
-        """The ad if it exists and it and its campaign are active; None otherwise."""
+        """The ad if it exists, serves (active, not held by review) and its campaign is active."""
         raw = await self.r.get(keys.ad(aid, ad_id))
         if raw is None:
             return None
         ad = AdRecord.from_json(raw)
-        if ad.status != Status.ACTIVE:
+        if not ad.serves:
             return None
         raw_cmp = await self.r.get(keys.campaign(aid, ad.campaign_id))
         if raw_cmp is None or Campaign.from_json(raw_cmp).status != Status.ACTIVE:
@@ -334,13 +374,28 @@ class CatalogStore:
         return out, entries[-1][0] if entries else position
 
     async def _sync_blocked(self, block: Iterable[str], unblock: Iterable[str],
-                            changed: Iterable[tuple[str, str]] = ()) -> None:
-        """Update the blocked set, log the changed ads and bump the catalog version, in one
-        transaction (the keys share the ``{g}`` slot). Called after the catalog write itself: a
-        crash in between leaves a change unlogged until the next full build, never a logged
-        change that did not happen."""
+                            changed: Iterable[tuple[str, str]] = (), reviewed: Iterable[AdRecord] = (),
+                            forget: Iterable[str] = ()) -> None:
+        """Update the blocked set, log the changed ads, keep the review index (``reviewed`` ads as
+        they are now, ``forget``: deleted ad ids) and bump the catalog version, in one transaction
+        (the keys share the ``{g}`` slot). Called after the catalog write itself: a crash in
+        between leaves a change unlogged until the next full build, never a logged change that
+        did not happen."""
         block, unblock = list(block), list(unblock)
         async with self.r.pipeline(transaction=True) as p:
+            for ad in reviewed:
+                status = ReviewStatus(ad.review_status)
+                if status.servable and status != ReviewStatus.APPROVED:  # never flagged (or no longer)
+                    p.hdel(keys.REVIEW_ADS, ad.id)
+                else:
+                    p.hset(keys.REVIEW_ADS, ad.id, ad.advertiser_id)
+                if status == ReviewStatus.PENDING:
+                    p.sadd(keys.REVIEW_PENDING, ad.id)
+                else:
+                    p.srem(keys.REVIEW_PENDING, ad.id)
+            for ad_id in forget:
+                p.hdel(keys.REVIEW_ADS, ad_id)
+                p.srem(keys.REVIEW_PENDING, ad_id)
             if block:
                 p.sadd(keys.BLOCKED, *block)
             if unblock:

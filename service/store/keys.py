@@ -19,6 +19,9 @@ transaction in one slot, on a single server and on Redis Cluster alike)::
                                             its campaign); serving processes replay it
     am:{g}:index:current            STRING  the published index version (replicas load it from
                                             the shared artifact directory)
+    am:{g}:review:ads               HASH    ad id → advertiser id of every ad creative review flagged
+                                            (pending, approved or rejected: admins act on them by id)
+    am:{g}:review:pending           SET     ad ids waiting for an admin (status pending_review)
 
 Billing (a campaign's keys share the hash tag ``{c:ID}``, so the click Lua script touches one
 slot and runs unchanged on Redis Cluster)::
@@ -35,8 +38,12 @@ slot and runs unchanged on Redis Cluster)::
                                             counted only), a:<ad>:{imp,click,spend,inv},
                                             p:<pub>:{imp,click,spend,inv:<reason>,rep:<reason>}
     am:{c:C}:ledger                 STREAM  every charge and the first invalid click of each reason per
-                                            impression: imp, ad, pub, amount, reason, day, hour, ts
+                                            impression: ad, amount, day, hour, imp, pub, reason, ts,
+                                            and the hash chain's seq, prev, hash (service.billing.chain)
                                             (older entries move to the archive: service.billing.archive)
+    am:{c:C}:ledger:head            HASH    the ledger chain's head: seq, hash (of the last entry), and per
+                                            billing day h:<day> (its last entry's hash), s:<day> (its
+                                            seq), n:<day> (entries that day); kept for good
     am:{u:<user>}:freq:<day>        HASH    campaign id → impressions shown to one user (the user
                                             key's pseudonym, an HMAC: service.billing.pseudonyms)
                                             on <day>: one HMGET per match reads them all
@@ -74,6 +81,8 @@ BLOCKED = PREFIX + "{g}:blocked"
 CATALOG_VERSION = PREFIX + "{g}:catalog:version"
 CHANGES = PREFIX + "{g}:changes"
 INDEX_CURRENT = PREFIX + "{g}:index:current"
+REVIEW_ADS = PREFIX + "{g}:review:ads"
+REVIEW_PENDING = PREFIX + "{g}:review:pending"
 CHANGES_MAXLEN = 500_000  # change-log entries kept (approximately); ample between nightly builds
 
 
@@ -153,6 +162,10 @@ def stats(cid: str, hour: str) -> str:
 
 def ledger(cid: str) -> str:
     return f"{_cmp(cid)}:ledger"
+
+
+def ledger_head(cid: str) -> str:
+    return f"{_cmp(cid)}:ledger:head"
 
 
 def frequency(user: str, day: str) -> str:

@@ -14,6 +14,20 @@ class Status(StrEnum):
     PAUSED = "paused"
 
 
+class ReviewStatus(StrEnum):
+    """Where an ad stands in creative review (service.review.creative_review)."""
+
+    UNREVIEWED = "unreviewed"  # stored before creative review existed, or loaded outside the API
+    PASSED = "passed"  # the automatic review found nothing
+    PENDING = "pending_review"  # flagged: waits for an admin, not served
+    APPROVED = "approved"  # flagged, then approved by an admin
+    REJECTED = "rejected"  # flagged, then rejected by an admin (with a reason), not served
+
+    @property
+    def servable(self) -> bool:
+        return self in (ReviewStatus.UNREVIEWED, ReviewStatus.PASSED, ReviewStatus.APPROVED)
+
+
 class Pacing(StrEnum):
     ASAP = "asap"  # enter every auction while budget lasts
     EVEN = "even"  # spread the daily budget over the day
@@ -90,3 +104,14 @@ class AdRecord(Record):
     target_categories: tuple[str, ...] = ()
     exclude_categories: tuple[str, ...] = ()
     allow_sensitive: bool = False
+    # Creative review (service.review.creative_review): the status, the automatic review's findings as
+    # (rule, article, term, field), and the admin's note (the reason of a rejection) and time.
+    review_status: ReviewStatus = ReviewStatus.UNREVIEWED
+    review_findings: tuple[tuple[str, str, str, str], ...] = ()
+    review_note: str = ""
+    reviewed_at: str = ""
+
+    @property
+    def serves(self) -> bool:
+        """Active, and not held back by creative review (its campaign must be active too)."""
+        return self.status == Status.ACTIVE and ReviewStatus(self.review_status).servable

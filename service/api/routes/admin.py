@@ -1,20 +1,28 @@
-"""Admin endpoints: create advertisers and publishers, each with its own API key."""
+"""Admin endpoints: create advertisers and publishers, each with its own API key; creative review
+(the ads flagged under the Advertising Law: list, approve, reject)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request, status
 
 from service.api.responses import errors
 from service.api.routes import ctx
+from service.api.routes.ads import out
 from service.api.schemas import (
+    AdOut,
     AdvertiserIn,
     AdvertiserOut,
+    ApproveIn,
     PublisherIn,
     PublisherOut,
     PublisherPatch,
     PublisherView,
+    RejectIn,
 )
 from service.auth import Admin
+from service.review.creative_review import ReviewQueue
 
 router = APIRouter(prefix="/v1", tags=["admin"], responses=errors(401, 403, 422))
 
@@ -40,3 +48,27 @@ async def update_publisher(publisher_id: str, body: PublisherPatch, request: Req
     changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     pub = await ctx(request).catalog.update_publisher(publisher_id, changes)
     return PublisherView(id=pub.id, name=pub.name, floor_fen=pub.floor_fen, fallback_ad=pub.fallback_ad)
+
+
+@router.get("/review/ads", tags=["admin: creative review"],
+            summary="Ads waiting for creative review (广告法), oldest change first (admin)")
+async def pending_reviews(request: Request, _: Admin,
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AdOut]:
+    return [out(a) for a in await ReviewQueue(ctx(request).catalog).pending(limit)]
+
+
+@router.post("/review/ads/{ad_id}/approve", tags=["admin: creative review"],
+             summary="Approve a flagged ad: it serves within about a second (admin)")
+async def approve_ad(ad_id: str, request: Request, _: Admin,
+                     body: Annotated[ApproveIn | None, Body(examples=[{"note": "已核验医疗广告审查证明"}])] = None
+                     ) -> AdOut:
+    body = body or ApproveIn()
+    queue = ReviewQueue(ctx(request).catalog)
+    return out(await queue.decide(ad_id, approve=True, note=body.note, updated_at=body.updated_at))
+
+
+@router.post("/review/ads/{ad_id}/reject", tags=["admin: creative review"],
+             summary="Reject a flagged ad with a reason the advertiser sees; it does not serve (admin)")
+async def reject_ad(ad_id: str, body: RejectIn, request: Request, _: Admin) -> AdOut:
+    queue = ReviewQueue(ctx(request).catalog)
+    return out(await queue.decide(ad_id, approve=False, note=body.reason, updated_at=body.updated_at))

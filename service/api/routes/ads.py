@@ -1,4 +1,5 @@
-"""Advertiser endpoints for ads, including the all-or-nothing CSV upload."""
+"""Advertiser endpoints for ads, including the all-or-nothing CSV upload. Every ad created or
+edited here goes through creative review (service.review.creative_review)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+from matching.ad_review import rules_by_id
 from matching.match_types import MatchType, render_keyword
 from matching.semantic import text_of
 from service.api import csv_upload
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import AdIn, AdOut, AdPatch, UploadResult
+from service.api.schemas import AdIn, AdOut, AdPatch, ReviewOut, ReviewReason, UploadResult, UploadRowReview
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from service.review.creative_review import auto_review, reviewed_changes
 from service.store.records import AdRecord
 
 router = APIRouter(prefix="/v1", tags=["advertiser: ads"], responses=errors(401, 403, 404))
@@ -33,7 +36,23 @@ def out(a: AdRecord) -> AdOut:
                  negative_keywords=list(a.negative_keywords), target_categories=list(a.target_categories),
                  exclude_categories=list(a.exclude_categories), allow_sensitive=a.allow_sensitive,
                  status=a.status,
-                 created_at=a.created_at, updated_at=a.updated_at)
+                 created_at=a.created_at, updated_at=a.updated_at, review=review_out(a))
+
+
+def reasons_out(a: AdRecord) -> list[ReviewReason]:
+    rules = rules_by_id()
+    out = []
+    for rule, article, term, field in a.review_findings:
+        known = rules.get(rule)
+        out.append(ReviewReason(rule=rule, article=article, term=term, field=field,
+                                reason_zh=known.reason_zh if known else "",
+                                reason_en=known.reason_en if known else ""))
+    return out
+
+
+def review_out(a: AdRecord) -> ReviewOut:
+    return ReviewOut(status=a.review_status, reasons=reasons_out(a), note=a.review_note or None,
+                     reviewed_at=a.reviewed_at or None)
 
 
 @router.get("/campaigns/{campaign_id}/ads", summary="List a campaign's ads")
@@ -49,6 +68,7 @@ async def create_ad(campaign_id: str, body: AdIn, request: Request, p: Advertise
     c = ctx(request)
     await c.catalog.get_campaign(p.id, campaign_id)
     fields = body.to_fields()
+    fields.update(auto_review(fields))
     await encode_ads(request, [fields])
     [rec] = await c.catalog.create_ads(p.id, campaign_id, [fields])
     return out(rec)
@@ -71,7 +91,8 @@ CSV_BODY = {"type": "string", "description": (
 
 @router.post(
     "/campaigns/{campaign_id}/ads/csv", status_code=status.HTTP_201_CREATED,
-    summary="Upload many ads as CSV: all rows are stored, or none",
+    summary="Upload many ads as CSV: all rows are stored, or none; rows creative review flags are "
+            "stored pending review and listed in `flagged`",
     description="A bad row gets a 422 listing every bad line (`rows`), and nothing is stored.",
     responses=errors(413, 415, 422),
     openapi_extra={"requestBody": {"required": True, "content": {
@@ -87,11 +108,15 @@ async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> Uplo
         raise PayloadTooLarge(f"the CSV is {len(raw)} bytes; split it into files under {MAX_CSV_BYTES} bytes")
     catalog = ctx(request).catalog
     await catalog.get_campaign(p.id, campaign_id)
-    rows = csv_upload.parse(raw)
-    items = [r.to_fields() for r in rows]
+    rows = csv_upload.parse_rows(raw)
+    items = [ad.to_fields() for _line, ad in rows]
+    for item in items:
+        item.update(auto_review(item))
     await encode_ads(request, items)
     recs = await catalog.create_ads(p.id, campaign_id, items)
-    return UploadResult(created=len(recs), ads=[out(r) for r in recs])
+    flagged = [UploadRowReview(line=line, ad_id=r.id, status=r.review_status, reasons=reasons_out(r))
+               for (line, _ad), r in zip(rows, recs, strict=True) if r.review_findings]
+    return UploadResult(created=len(recs), ads=[out(r) for r in recs], flagged=flagged)
 
 
 @router.get("/ads/{ad_id}", summary="One of my ads")
@@ -99,22 +124,22 @@ async def get_ad(ad_id: str, request: Request, p: AdvertiserP) -> AdOut:
     return out(await ctx(request).catalog.get_ad(p.id, ad_id))
 
 
-@router.patch("/ads/{ad_id}", summary="Change an ad (copy, keywords, bids, status)", responses=errors(422))
+@router.patch("/ads/{ad_id}", summary="Change an ad (copy, keywords, bids, status); changed copy, keywords "
+                                      "or categories are reviewed again", responses=errors(422))
 async def update_ad(ad_id: str, body: AdPatch, request: Request, p: AdvertiserP) -> AdOut:
     catalog = ctx(request).catalog
     changes = body.to_changes()
+    current = await catalog.get_ad(p.id, ad_id)
     if "keyword_bids" in changes and "keywords" not in changes:
-        current = await catalog.get_ad(p.id, ad_id)
         unknown = sorted({kw for kw, _ in changes["keyword_bids"]} - set(current.keywords))
         if unknown:
             raise InvalidInput(f"keyword_bids: names {unknown[:5]} which are not among the ad's keywords; "
                                "add them to keywords in the same request or remove their bids",
                                extra={"fields": [{"field": "keyword_bids", "message": "unknown keywords"}]})
     if "title" in changes or "keywords" in changes:
-        current = await catalog.get_ad(p.id, ad_id)
         await encode_ads(request, [{"title": changes.get("title", current.title),
                                     "keywords": changes.get("keywords", current.keywords)}])
-    return out(await catalog.update_ad(p.id, ad_id, changes))
+    return out(await catalog.update_ad(p.id, ad_id, changes, revise=reviewed_changes))
 
 
 @router.delete("/ads/{ad_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete an ad")

@@ -46,12 +46,12 @@ def _range(request: Request, start: date | None, end: date | None) -> tuple[date
 
 
 def _respond(request: Request, subject: dict[str, Any], rows: list[reports.Row], total: reports.Row,
-             start: date, end: date, granularity: str, fmt: str) -> Any:
+             start: date, end: date, granularity: str, fmt: str, extra: dict[str, Any] | None = None) -> Any:
     if fmt == "csv":
         return PlainTextResponse(reports.to_csv(rows, total), media_type="text/csv; charset=utf-8")
     return {**subject, "from": start.isoformat(), "to": end.isoformat(), "granularity": granularity,
             "timezone": ctx(request).settings.timezone, "rows": [r.as_dict() for r in rows],
-            "totals": total.as_dict()}
+            "totals": total.as_dict(), **(extra or {})}
 
 
 Start = Annotated[date | None, Query(
@@ -64,15 +64,19 @@ Gran = Annotated[Literal["hour", "day"], Query(description="row per hour or per 
 Fmt = Annotated[Literal["json", "csv"], Query(alias="format", description="json, or csv (text/csv)")]
 
 
-def _report(model: type, summary: str) -> dict[str, Any]:
+def _report(model: type, summary: str, description: str | None = None) -> dict[str, Any]:
     """The route arguments of a report: JSON by its model, or CSV with format=csv."""
-    return {"summary": summary, "response_model": model, "responses": {200: {
+    return {"summary": summary, "description": description, "response_model": model, "responses": {200: {
         "description": "the report as JSON, or as CSV with format=csv (a row per period, then the total)",
         "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 
 
-@router.get("/campaigns/{campaign_id}",
-            **_report(CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend"))
+@router.get("/campaigns/{campaign_id}", **_report(
+    CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend",
+    "JSON reports also carry `chain`: for each billing day in the range with ledger entries, the ledger "
+    "hash chain's head (`head`: its last entry's SHA-256, `seq`, `entries` that day). Keep them: "
+    "`admatch ledger verify` and any auditor can recompute the chain and check it still ends in the heads "
+    "you saw."))
 async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: Start = None, end: End = None,
                           granularity: Gran = "day", fmt: Fmt = "json") -> Any:
     c = ctx(request)
@@ -83,7 +87,9 @@ async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: 
     s, e = _range(request, start, end)
     await c.billing.flush()  # this process's gathered impressions first
     rows, total = await reports.campaign_rows(c.redis, campaign_id, s, e, granularity)
-    return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt)
+    heads = await reports.chain_heads(c.redis, campaign_id, s, e) if fmt == "json" else {}
+    return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt,
+                    {"chain": {day: h.as_dict() for day, h in heads.items()}})
 
 
 @router.get("/publishers/{publisher_id}", **_report(PublisherReport, "A publisher's impressions, clicks and earnings"))

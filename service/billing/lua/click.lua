@@ -4,20 +4,24 @@
 -- Invalid clicks are counted per impression and reason; only the first of each reason on an
 -- impression is appended to the ledger (and counted as inv:<reason>), later ones are counted only
 -- (rep:<reason>), so replaying one click URL cannot grow the ledger.
+-- Ledger entries are hash-chained by ledger_append (ledger_chain.lua, prepended with sha256.lua
+-- at registration by service.billing.chain.with_chain).
 -- KEYS: 1 clicked set (impression ids charged, by issue day)  2 budget hash (daily, total; -1 = none)
 --       3 total spend  4 today's spend  5 this hour's stats hash  6 ledger stream
 --       7 invalid-click counts hash (field '<impression id>|<reason>', by issue day)
+--       8 ledger chain head hash
 -- ARGV: 1 impression id  2 price fen  3 pre-decided invalid reason or ''  4 ad id  5 publisher id
 --       6 now (ms)  7 day  8 hour  9 clicked-set and invalid-counts ttl s  10 stats ttl s
---       11 day-spend ttl s
+--       11 day-spend ttl s  12 campaign id
 -- Returns: {charged (0/1), amount fen, reason, times this impression got this reason (1 if valid)}
 local imp, price, pre = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ad, pub = ARGV[4], ARGV[5]
 local stats = KEYS[5]
 
 local function append(amount, reason)
-  redis.call('XADD', KEYS[6], '*', 'imp', imp, 'ad', ad, 'pub', pub, 'amount', amount,
-             'reason', reason, 'day', ARGV[7], 'hour', ARGV[8], 'ts', ARGV[6])
+  -- fields in ascending name order, as ledger_append requires
+  ledger_append(KEYS[6], KEYS[8], ARGV[12], ARGV[7], {'ad', ad, 'amount', amount, 'day', ARGV[7],
+                'hour', ARGV[8], 'imp', imp, 'pub', pub, 'reason', reason, 'ts', ARGV[6]})
 end
 
 local function valid(amount)
