@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
+from matching.ctr import CtrConfig
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
@@ -29,6 +30,9 @@ from service.billing.billing import Billing, Clock
 from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
+from service.ctr.log import ImpressionLog
+from service.ctr.serving import CtrServing
+from service.ctr.stats import CtrStats
 from service.errors import AdmatchError
 from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
@@ -74,14 +78,17 @@ async def pseudonym_secret(settings: Settings, r: aioredis.Redis) -> bytes:
     return cast(str, await r.get(keys.PSEUDONYM_SECRET)).encode("utf-8")
 
 
-async def flush_impressions(billing: Billing, interval: float) -> None:
-    """Write this process's gathered impression counts every ``interval`` seconds."""
+async def flush_impressions(billing: Billing, interval: float, implog: ImpressionLog | None = None) -> None:
+    """Write this process's gathered impression counts (and impression-log entries) every
+    ``interval`` seconds."""
     while True:
         await asyncio.sleep(interval)
         try:
             await billing.flush()
         except Exception:  # kept for the next round (Billing.flush)
             log.exception("impression flush failed")
+        if implog is not None:
+            await implog.flush()  # never raises: a failed write drops its entries (logged)
 
 
 async def load_encoder(encoder: SentenceEncoder) -> None:
@@ -137,16 +144,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = CatalogStore(r)
         vectors = AdVectors(r, default_encoder()) if settings.semantic else None
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
-        billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
+        clock = Clock(settings.timezone)
+        billing = Billing(r, clock, click_window_s=settings.click_window_seconds,
                           buffered=settings.impression_flush_seconds > 0,
-                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)))
+                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)),
+                          ctr_ttl_s=(settings.ctr_window_days + 2) * 86400)
+        implog = ImpressionLog(r, settings.impression_log_maxlen, buffered=billing.buffered)
+        ctr_stats = CtrStats(r, clock, config=CtrConfig(exploration=settings.ctr_exploration),
+                             window_days=settings.ctr_window_days)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds),
-                         ad_vectors=vectors)
+                         ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         await holder.refresh()
         await feed.sync()
@@ -154,9 +166,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
+        ctx.tasks.append(asyncio.create_task(ctr_stats.run(settings.ctr_refresh_seconds), name="ctr-refresh"))
         if billing.buffered:
-            ctx.tasks.append(asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds),
-                                                 name="impression-flush"))
+            ctx.tasks.append(asyncio.create_task(
+                flush_impressions(billing, settings.impression_flush_seconds, implog), name="impression-flush"))
         analysis = await start_analysis(settings, url, r) if settings.analysis_enabled else None
         if analysis is not None:
             ctx.analysis, ctx.profiles = analysis.queue, analysis.profiles
@@ -178,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await billing.flush()  # the last impressions counted in this process
             except Exception:
                 log.exception("could not write the last impression counts")
+            await implog.flush()
             await r.aclose()
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)

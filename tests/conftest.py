@@ -24,6 +24,11 @@ from service.settings import Settings
 from service.store.catalog import CatalogStore
 
 ADMIN_KEY = "test-admin-key"
+# No exploration and no model refresh mid-test, for every app the tests start (settings read the
+# environment): auctions rank as the click-through model's first snapshot says, so a test's ad
+# order is deterministic. tests/test_ctr_serving.py sets its own values where it tests them.
+os.environ.setdefault("ADMATCH_CTR_EXPLORATION", "0")
+os.environ.setdefault("ADMATCH_CTR_REFRESH_SECONDS", "3600")
 
 
 def start_valkey(make: Callable[[], ValkeyServer], attempts: int = 5) -> ValkeyServer:

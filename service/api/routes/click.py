@@ -11,6 +11,7 @@ from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
 from service.api.routes import ctx
 from service.billing.clicks import BadClickToken
+from service.ctr.serving import record_click
 from service.errors import AdmatchError
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
@@ -52,6 +53,7 @@ async def click(token: str, request: Request) -> RedirectResponse:
     decision = await c.billing.decide_click(claim, reason, now)
     # The decision is not shown to the clicker: telling fraudsters why a click was not charged
     # helps them tune; advertisers see it in reports and the ledger.
+    await record_click(c.billing, c.ctr.log if c.ctr else None, claim, decision, now)
     metrics.CLICKS.labels(decision.reason).inc()
     if decision.charged:
         metrics.CHARGED_FEN.inc(decision.amount_fen)
