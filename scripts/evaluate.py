@@ -11,10 +11,13 @@ A BM25 peer is measured in the same run (rank-bm25 Okapi, jieba precise mode, ad
 keywords as documents, page text as query), so changes can be compared with it directly.
 ``--signal NAME`` ranks by one relevance signal alone (or ``base``: each blend without neighbour
 support) to see what each contributes. ``--dense approximate`` builds the IVF index the service
-uses for large catalogs (from builder.APPROX_MIN_ADS ads) on this small track, to show the
-approximation leaves relevance unchanged. ``--through-cache`` also ranks every page through the
-service's page cache (``service.serving.placement.relevant``): a first pass fills it, a second reads every
-page back from Redis as another worker would, and its P@k is reported beside the direct one.
+uses for large catalogs (from builder.APPROX_MIN_ADS ads) on this small track — and with it the
+semantic space of large catalogs (PCA-128) — to show the approximation leaves relevance
+unchanged. ``--through-cache`` also runs every page through the service's path across processes
+(``service.serving.placement.relevant``): a first process ranks it on its first view and offers
+it to the analysis queue, a real analyzer worker stores its profile, another process reads the
+first view back from the Redis page cache and a third ranks it with the worker's profile; their
+P@k and how many rankings equal the direct ones are reported.
 The last line printed is one JSON object with the figures.
 """
 
@@ -43,8 +46,13 @@ from matching.matcher import MatchConfig, Matcher  # noqa: E402
 from matching.semantic import page_vector  # noqa: E402
 from matching.signals import SIGNALS  # noqa: E402
 from matching.types import Candidate, Page  # noqa: E402
+from service.analysis.profiles import ProfileStore  # noqa: E402
+from service.analysis.queue import AnalysisQueue, ensure_group  # noqa: E402
+from service.analysis.understanding import PageUnderstanding  # noqa: E402
+from service.analysis.worker import Analyzer, WorkerOptions  # noqa: E402
 from service.api.schemas import AdIn  # noqa: E402
 from service.app import open_redis  # noqa: E402
+from service.resilience.redis_guard import Timeouts, open_client  # noqa: E402
 from service.serving.ad_vectors import AdVectors  # noqa: E402
 from service.serving.blocked import BlockedCache  # noqa: E402
 from service.serving.index_holder import Snapshot  # noqa: E402
@@ -87,24 +95,49 @@ def _same(page: Page) -> Page:
     return page
 
 
-async def through_cache(url: str, snap: Snapshot, pages: list[tuple[str, Page]], n: int) -> tuple[list[list[str]], int]:
-    """Rankings of ``pages`` (key, Page) read back from the Redis page cache, and how many were hits."""
+async def through_cache(url: str, snap: Snapshot, pages: list[tuple[str, Page]],
+                        n: int) -> tuple[list[list[str]], list[list[str]], int]:
+    """Every page through the service's path across processes: one process ranks it on its first
+    view (written to the Redis page cache, offered to the analysis queue); a real analyzer worker
+    (``service.analysis.worker.Analyzer``) encodes the queued pages and stores their profiles;
+    another process (empty local caches) then reads the first view back from Redis and, finding
+    the profile, ranks the page with it. Returns the first-view rankings read back, the analysed
+    ones, and how many first views were page-cache hits."""
     r = open_redis(url, False)
+    rb = open_client(url, cluster=False, timeouts=Timeouts.batch(), decode=False)
+    encoder = default_encoder()
     try:
+        await ensure_group(r)
         blocked = BlockedCache(CatalogStore(r))
         await blocked.refresh()
-        writer = PageCache(r, local_size=1, ttl_s=3600)
-        for key, page in pages:  # first sight of each page: ranked, written to Redis
-            await relevant(snap, functools.partial(_same, page), key, writer, blocked, n)
+
+        def process() -> tuple[PageCache, PageUnderstanding]:
+            queue = AnalysisQueue(r, max_length=len(pages) + 1, dedupe_s=3600)
+            profiles = ProfileStore(rb, encoder.name, dim=encoder.dim, ttl_s=3600)
+            return PageCache(r, local_size=1, ttl_s=3600), PageUnderstanding(queue, profiles, encoder, inline_chars=0)
+
+        cache, understanding = process()
+        for key, page in pages:  # first sight of each page: the first view, written to Redis, offered
+            await relevant(snap, functools.partial(_same, page), key, cache, blocked, n, understanding)
+        await understanding.queue.flush()
+        worker = Analyzer(rb, ProfileStore(rb, encoder.name, dim=encoder.dim, ttl_s=3600), encoder,
+                          WorkerOptions(consumer="evaluate", block_s=0.1))
+        while await worker.step():
+            pass
+        first, analysed, hits = [], [], 0
         reader = PageCache(r, local_size=1, ttl_s=3600)  # another process: its own LRU is empty
-        out, hits = [], 0
+        for key, _page in pages:
+            got = await reader.get(snap.serving_id, key, snap.ads_by_id)
+            hits += got is not None
+            first.append([c.ad.id for c in got.candidates[:n]] if got is not None else [])
+        cache, understanding = process()  # a third process: reads the profiles the worker stored
         for key, page in pages:
-            hits += await reader.get(snap.serving_id, key, snap.ads_by_id) is not None
-            res = await relevant(snap, functools.partial(_same, page), key, reader, blocked, n)
-            out.append([c.ad.id for c in res.candidates])
-        return out, hits
+            res = await relevant(snap, functools.partial(_same, page), key, cache, blocked, n, understanding)
+            analysed.append([c.ad.id for c in res.candidates] if res.analysed else [])
+        return first, analysed, hits
     finally:
         await r.aclose()
+        await rb.aclose()
 
 
 def precision(ranked: list[str], category: str, ad_category: dict[str, str], k: int) -> float:
@@ -208,8 +241,8 @@ def main() -> None:
             if args.through_cache:
                 keyed = [(page_key(url=f"https://eval.example/{p['id']}", title=None, text=p["text"], html=None), page)
                          for p, page in zip(pages, inputs, strict=True)]
-                cached, hits = asyncio.run(through_cache(server.connection_url, Snapshot.of(manifest, matcher),
-                                                         keyed, max(ks)))
+                cached, cached_analysed, hits = asyncio.run(
+                    through_cache(server.connection_url, Snapshot.of(manifest, matcher), keyed, max(ks)))
         finally:
             server.stop()
 
@@ -232,8 +265,11 @@ def main() -> None:
                                   "share_without_ad": round(first.empty / n, 4)},
                    "dense_index": manifest.faiss_index, "encoder": encoder.name})
     if cached is not None:
-        result["through_cache"] = {**p_at(cached), "hits": hits,
-                                   "same_ranking": sum(a == b for a, b in zip(cached, first.rankings, strict=True))}
+        result["through_cache"] = {
+            "first_view": {**p_at(cached), "hits": hits,
+                           "same_ranking": sum(a == b for a, b in zip(cached, first.rankings, strict=True))},
+            "analysed": {**p_at(cached_analysed),
+                         "same_ranking": sum(a == b for a, b in zip(cached_analysed, rankings, strict=True))}}
     if not args.no_bm25:
         result["bm25"] = bm25_peer(pages, ads, ad_category, ks, to_trad)
     fv = result["first_view"]
@@ -246,9 +282,11 @@ def main() -> None:
           f"{fv['share_without_ad']:.2%} first view")
     print(f"dense index: {result['dense_index']}; encoder: {encoder.name}")
     if cached is not None:
-        tc = result["through_cache"]
+        tc, ta = result["through_cache"]["first_view"], result["through_cache"]["analysed"]
         print(f"through the page cache (first view, read back from Redis, {tc['hits']}/{n} hits): "
               + ", ".join(f"P@{k} {tc[f'P@{k}']:.4f}" for k in ks) + f"; same ranking on {tc['same_ranking']}/{n} pages")
+        print("through the analyzer (worker's profiles read by another process): "
+              + ", ".join(f"P@{k} {ta[f'P@{k}']:.4f}" for k in ks) + f"; same ranking on {ta['same_ranking']}/{n} pages")
     print(json.dumps(result, ensure_ascii=False))
 
 

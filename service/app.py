@@ -25,15 +25,21 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
+from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import admin, ads, campaigns, click, match, ops, reports
 from service.billing.billing import Billing, Clock
+from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
 from service.ctr.log import ImpressionLog
 from service.ctr.serving import CtrServing
 from service.ctr.stats import CtrStats
-from service.errors import AdmatchError
+from service.errors import AdmatchError, Unavailable
+from service.resilience.backoff import LoopHealth
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.redis_guard import STORE_DOWN, Timeouts, breaker_for, close_client, open_client
+from service.resilience.spool import ClickSpool
 from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
@@ -42,7 +48,7 @@ from service.serving.page_cache import PageCache
 from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
-from service.store.redis_conn import attach_or_start, open_async, stop_embedded
+from service.store.redis_conn import attach_or_start, stop_embedded
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +62,11 @@ Send keys as `Authorization: Bearer <key>`. Money is integer fen (分).
 """
 
 
-def open_redis(url: str, cluster: bool) -> aioredis.Redis:
-    return open_async(url, cluster=cluster)
+def open_redis(url: str, cluster: bool, timeouts: Timeouts | None = None,
+               breaker: CircuitBreaker | None = None) -> aioredis.Redis:
+    """A client for ``url``: bounded by ``timeouts`` (default: those of command-line tools) and,
+    given a ``breaker``, failing fast while Redis is unavailable (service/resilience/redis_guard.py)."""
+    return open_client(url, cluster=cluster, timeouts=timeouts or Timeouts.batch(), breaker=breaker)
 
 
 async def click_keys(settings: Settings, r: aioredis.Redis) -> list[str]:
@@ -80,13 +89,18 @@ async def pseudonym_secret(settings: Settings, r: aioredis.Redis) -> bytes:
 
 async def flush_impressions(billing: Billing, interval: float, implog: ImpressionLog | None = None) -> None:
     """Write this process's gathered impression counts (and impression-log entries) every
-    ``interval`` seconds."""
+    ``interval`` seconds; counts that could not be written (Redis away) are kept for the next
+    round (Billing.flush)."""
+    health = LoopHealth("impression flush", interval, log)
+    delay = interval
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(delay)
         try:
             await billing.flush()
-        except Exception:  # kept for the next round (Billing.flush)
-            log.exception("impression flush failed")
+        except Exception as e:
+            delay = health.failed(e)
+        else:
+            delay = health.ok()
         if implog is not None:
             await implog.flush()  # never raises: a failed write drops its entries (logged)
 
@@ -139,7 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                     settings.embedded_appendfsync)
         else:
             url = settings.redis_url
-        r = open_redis(url, settings.redis_cluster)
+        breaker = breaker_for(settings)
+        r = open_redis(url, settings.redis_cluster, Timeouts.serving(settings), breaker)
         await r.ping()
         catalog = CatalogStore(r)
         vectors = AdVectors(r, default_encoder()) if settings.semantic else None
@@ -160,6 +175,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                               ttl_s=settings.page_cache_ttl_seconds),
                          ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
+        ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
+        limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
+
+        def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
+            return ClickJob(pending).run(billing, limits, implog)
+
         await holder.refresh()
         await feed.sync()
         # The feed follows Redis (catalog changes, announced versions); the CURRENT poll picks up
@@ -167,10 +188,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
         ctx.tasks.append(asyncio.create_task(ctr_stats.run(settings.ctr_refresh_seconds), name="ctr-refresh"))
-        if billing.buffered:
-            ctx.tasks.append(asyncio.create_task(
-                flush_impressions(billing, settings.impression_flush_seconds, implog), name="impression-flush"))
-        analysis = await start_analysis(settings, url, r) if settings.analysis_enabled else None
+        # Unbuffered (flush interval 0), the loop writes what a request could not (Redis away).
+        ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0, implog),
+                                          name="impression-flush"),
+                      asyncio.create_task(ctx.spool.run(decide), name="click-spool")]
+        analysis = await start_analysis(settings, url, r, breaker) if settings.analysis_enabled else None
         if analysis is not None:
             ctx.analysis, ctx.profiles = analysis.queue, analysis.profiles
             ctx.tasks.append(analysis.task)
@@ -189,14 +211,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await analysis.close()  # the pages offered since the last flush
             try:
                 await billing.flush()  # the last impressions counted in this process
+            except STORE_DOWN as e:
+                log.warning("the last impression counts of this process are lost: Redis unavailable (%s)", e)
             except Exception:
                 log.exception("could not write the last impression counts")
             await implog.flush()
-            await r.aclose()
+            await close_client(r)
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)
 
     app = FastAPI(title="admatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     _guard_hosts(app, settings)
     for module in (match, click, campaigns, ads, reports, admin, ops):
@@ -250,12 +275,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return _error({"error": "invalid_request", "detail": detail, "fields": fields}, 422)
 
+    @app.exception_handler(STORE_DOWN[0])
+    @app.exception_handler(STORE_DOWN[1])
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        err = Unavailable("Redis, where the catalog and the accounts live, is unavailable; this request "
+                          "needs it. Matches and click redirects keep working; retry in a few seconds")
+        return _error(err.body(), err.status, headers={"Retry-After": "2"})
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that do not decode
             return _error({"error": "invalid_request", "detail": _NOT_JSON,
                            "fields": [{"field": "body", "message": "not UTF-8 JSON"}]}, 422)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error")
         return _error({"error": code, "detail": str(exc.detail)}, exc.status_code,
                       headers=getattr(exc, "headers", None))
 

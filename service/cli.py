@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -57,8 +58,16 @@ def _settings() -> Settings:
         sys.exit(f"admatch: invalid settings: {problems}")
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
     os.environ["ADMATCH_REDIS_URL"] = url  # workers (separate processes) read settings from env
+    # uvicorn shuts down on SIGTERM, then raises it again with the handler it found: with the
+    # default one the process would die before its embedded server (and its supervisor) is
+    # stopped, leaving an orphan the next start would attach to unsupervised. Exit instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # A worker imports jieba, OpenCC and FAISS and loads the index before it answers: give it more
     # than uvicorn's 5 s, or a busy machine kills and restarts workers in a loop.
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,

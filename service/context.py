@@ -14,6 +14,8 @@ from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
 from service.ctr.serving import CtrServing
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.spool import ClickSpool
 from service.serving.ad_vectors import AdVectors
 from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
@@ -46,3 +48,5 @@ class AppContext:
     # The click-through model's snapshot, the impression log, exploration (service/ctr/).
     ctr: CtrServing | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
+    spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them

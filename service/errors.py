@@ -58,3 +58,10 @@ class UnsupportedMedia(AdmatchError):
 class NotReady(AdmatchError):
     status = 503
     code = "not_ready"
+
+
+class Unavailable(AdmatchError):
+    """A dependency (Redis) is unavailable: retry later."""
+
+    status = 503
+    code = "unavailable"

@@ -34,3 +34,7 @@ ANALYSIS_DELAY = Histogram("admatch_analyzer_queue_delay_seconds", "enqueue time
                            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800))
 ANALYSIS_BATCH_SECONDS = Histogram("admatch_analyzer_batch_seconds", "time to encode and store one batch",
                                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+REDIS_CIRCUIT_OPENED = Counter("admatch_redis_circuit_opened_total",
+                               "times Redis stopped answering and the circuit breaker opened")
+CLICKS_SPOOLED = Counter("admatch_clicks_spooled_total",
+                         "clicks redirected while Redis was unavailable, kept on disk to be decided later")

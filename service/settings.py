@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     profile_ttl_seconds: float | None = Field(
         default=None, gt=0, description="how long a page profile is kept; unset: PAGE_CACHE_TTL_SECONDS x 24")
 
+    # Resilience: bounded Redis, degraded mode, request bodies (service/resilience/, service/api/body_limit.py)
+    redis_connect_timeout_ms: int = Field(default=250, ge=1, le=60_000,
+                                          description="how long opening a Redis connection may take")
+    redis_timeout_ms: int = Field(default=500, ge=1, le=60_000,
+                                  description="how long one Redis call may take, opening a connection included")
+    redis_breaker_failures: int = Field(
+        default=3, ge=1, le=1000,
+        description="consecutive Redis connection failures that open the circuit (a timeout opens it at once)")
+    redis_breaker_reset_ms: int = Field(default=1000, ge=10, le=600_000,
+                                        description="how long the circuit stays open before a probe (a PING)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024,
+                                description="largest request body accepted where no route limit applies")
+    max_csv_bytes: int = Field(default=20 * 1_048_576, ge=1_024, description="largest CSV upload accepted")
+
+    @property
+    def spool_dir(self) -> Path:
+        """Clicks redirected while Redis was unavailable, kept until decided (service/resilience/spool.py)."""
+        return self.data_dir / "spool"
+
     @property
     def index_root(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.data_dir / "index"

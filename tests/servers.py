@@ -89,8 +89,16 @@ def admatch(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProc
 
 @contextmanager
 def service_process(env: Mapping[str, str]) -> Iterator[str]:
-    """``admatch serve`` on a free port; yields its base URL once /healthz answers. Its output goes
-    to a temporary file (a pipe nobody reads would fill and block the server)."""
+    """``admatch serve`` on a free port; yields its base URL once /healthz answers."""
+    with served(env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def served(env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``admatch serve`` (one process) on a free port; yields its base URL and process once
+    /healthz answers. Its output goes to a temporary file (a pipe nobody reads would fill and
+    block the server)."""
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the server
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
@@ -108,7 +116,7 @@ def service_process(env: Mapping[str, str]) -> Iterator[str]:
 
     try:
         wait_for(up, "service did not start", timeout=60)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:

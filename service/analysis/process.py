@@ -18,8 +18,8 @@ from prometheus_client import start_http_server
 from matching.encoder import UniversalSentenceEncoder, default_encoder
 from service.analysis.profiles import ProfileStore
 from service.analysis.worker import Analyzer, WorkerOptions
+from service.resilience.redis_guard import Timeouts, open_client
 from service.settings import Settings
-from service.store.redis_conn import open_async
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ async def run_analyzer(settings: Settings, url: str, options: WorkerOptions, *, 
                        metrics_port: int | None = None, metrics_host: str = "127.0.0.1") -> None:
     """Analyse pages from the queue at ``url`` until SIGTERM or SIGINT."""
     encoder = default_encoder() if threads == 1 else UniversalSentenceEncoder(threads=threads)
-    r = open_async(url, cluster=settings.redis_cluster, decode=False)
+    r = open_client(url, cluster=settings.redis_cluster, timeouts=Timeouts.batch(), decode=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,8 +12,9 @@ import redis.asyncio as aioredis
 from matching.encoder import default_encoder
 from service.analysis.profiles import ProfileStore
 from service.analysis.queue import AnalysisQueue, ensure_group
+from service.resilience.breaker import CircuitBreaker
+from service.resilience.redis_guard import Timeouts, open_client
 from service.settings import Settings
-from service.store.redis_conn import open_async
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +34,15 @@ class ServingAnalysis:
             await self._bytes_client.aclose()
 
 
-async def start_analysis(settings: Settings, url: str, r: aioredis.Redis) -> ServingAnalysis:
+async def start_analysis(settings: Settings, url: str, r: aioredis.Redis,
+                         breaker: CircuitBreaker | None = None) -> ServingAnalysis:
     """The queue on the app's client ``r``, the profile store on a client of its own (profiles
     are bytes; ``r`` decodes replies) and the flush task. The encoder is named, never loaded."""
     await ensure_group(r)
     queue = AnalysisQueue(r, max_length=settings.analysis_queue_max, dedupe_s=settings.analysis_dedupe_seconds)
     encoder = default_encoder()
-    raw = open_async(url, cluster=settings.redis_cluster, decode=False)
+    raw = open_client(url, cluster=settings.redis_cluster, timeouts=Timeouts.serving(settings), breaker=breaker,
+                      decode=False)
     profiles = ProfileStore(raw, encoder.name, dim=encoder.dim, ttl_s=settings.profile_ttl,
                             local_size=settings.page_cache_size)
     task = asyncio.create_task(queue.run(), name="analysis-flush")

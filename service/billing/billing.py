@@ -7,6 +7,7 @@ timezone (settings.timezone).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -20,7 +21,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.ctr import CellKey
@@ -28,6 +29,7 @@ from matching.pacing import BudgetState
 from service.billing.clicks import ClickClaim
 from service.billing.pseudonyms import Pseudonyms
 from service.ctr import cells as ctr_cells
+from service.resilience.redis_guard import STORE_DOWN
 from service.store import keys
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,8 @@ class Billing:
         self._budget_state = _lua("budget_state.lua")  # one call per campaign instead of three
         self._clicked_ttl = int(click_window_s) + 2 * 86400
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
+        # Each campaign's last state read, for auction entry while Redis is unavailable.
+        self._known: LRUCache[str, BudgetState] = LRUCache(maxsize=100_000)
         self.buffered = buffered
         self.ctr_ttl_s = ctr_ttl_s
         self._pending = _Pending()
@@ -154,6 +158,7 @@ class Billing:
         """Forget cached budget states and unwritten impression counts (after the data
         underneath was replaced wholesale, as tests do)."""
         self._states.clear()
+        self._known.clear()
         self._pending = _Pending()
 
     async def budget_states(self, campaign_ids: Iterable[str], now: float,
@@ -163,6 +168,9 @@ class Billing:
         Budgets and spend are reused for ``state_ttl_s`` within the process (a charge here
         drops its campaign's entry at once): they decide who enters auctions, never what is
         charged — the click script checks the budget again. A user's impressions are always read.
+
+        While Redis is unavailable each campaign has its last state read (none: it stays out of
+        auctions), and a user's impressions are this process's unwritten ones only.
         """
         cids = sorted(set(campaign_ids))
         if not cids:
@@ -173,12 +181,17 @@ class Billing:
         missing = [cid for cid in cids if cid not in cached]
         if not missing and not user:
             return cached
-        async with self.r.pipeline(transaction=False) as p:
-            for cid in missing:
-                p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid), keys.spend_day(cid, day))
-            if user:
-                p.hmget(keys.frequency(user, day), cids)
-            raw = await p.execute()
+        try:
+            async with self.r.pipeline(transaction=False) as p:
+                for cid in missing:
+                    p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid),
+                           keys.spend_day(cid, day))
+                if user:
+                    p.hmget(keys.frequency(user, day), cids)
+                raw = await p.execute()
+        except STORE_DOWN:
+            cached.update((cid, self._known.get(cid, BudgetState(0, 0, 0, 0))) for cid in missing)
+            missing, raw = [], [[None] * len(cids)]  # nothing read; the user's impressions: this process's
         out = dict(cached)
         for i, cid in enumerate(missing):
             daily, total, pacing, cap, spent_total, spent_day = raw[i]
@@ -186,7 +199,7 @@ class Billing:
                 # no budget hash: nothing can be charged, so the campaign takes no part
                 out[cid] = BudgetState(0, 0, 0, 0)
                 continue
-            out[cid] = self._states[(cid, day)] = BudgetState(
+            out[cid] = self._states[(cid, day)] = self._known[cid] = BudgetState(
                 daily_budget_fen=None if int(daily) == UNLIMITED else int(daily),
                 total_budget_fen=None if int(total) == UNLIMITED else int(total),
                 spent_today_fen=int(spent_day or 0), spent_total_fen=int(spent_total or 0),
@@ -240,7 +253,8 @@ class Billing:
                 pending.incr[f][cid] += 1
                 pending.expire[f] = 2 * 86400
         if not self.buffered:
-            await self.flush()
+            with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
+                await self.flush()
 
     async def count_click(self, claim: ClickClaim, decision: ClickDecision) -> bool:
         """Count a reader's genuine click (charged, or refused only for budget; the first on its
@@ -255,7 +269,8 @@ class Billing:
         self._pending.incr[k][ctr_cells.field_prefix(cell) + "c"] += 1
         self._pending.expire[k] = self.ctr_ttl_s
         if not self.buffered:
-            await self.flush()
+            with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
+                await self.flush()
         return True
 
     async def flush(self) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 
 from matching.types import Ad
+from service.resilience.backoff import LoopHealth
 from service.serving.blocked import BlockedCache
 from service.serving.index_holder import IndexHolder
 from service.serving.indexing import to_domain
@@ -69,10 +70,15 @@ class CatalogFeed:
         self._synced = None
 
     async def run(self, interval: float) -> None:
-        """Sync every ``interval`` seconds (run as a task; cancelled at shutdown)."""
+        """Sync every ``interval`` seconds (run as a task; cancelled at shutdown). While Redis is
+        away (or an entry is bad) the process keeps serving what it has; the loop backs off and
+        logs once when it pauses and once when it resumes."""
+        health = LoopHealth("catalog feed", interval, log)
         while True:
             try:
                 await self.sync()
-            except Exception:  # Redis away or a bad entry: keep serving, try again next round
-                log.exception("catalog feed sync failed")
-            await asyncio.sleep(interval)
+            except Exception as e:
+                delay = health.failed(e)
+            else:
+                delay = health.ok()
+            await asyncio.sleep(delay)

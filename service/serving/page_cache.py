@@ -22,6 +22,7 @@ from cachetools import TTLCache
 
 from matching.categories import Category, load_taxonomy
 from matching.types import Ad, Candidate, Signals
+from service.resilience.redis_guard import STORE_DOWN
 
 log = logging.getLogger(__name__)
 # The entry format is part of the key, so a rolling upgrade never reads another format's entries.
@@ -79,6 +80,8 @@ class PageCache:
             return hit
         try:
             raw = await self._r.get(f"{PREFIX}{version}:{key}")
+        except STORE_DOWN:  # Redis away: the breaker has said so once
+            return None
         except Exception:  # the cache is an optimisation: never fail a match because of it
             log.warning("page cache read failed", exc_info=True)
             return None
@@ -99,5 +102,7 @@ class PageCache:
             return
         try:
             await self._r.set(f"{PREFIX}{version}:{key}", _encode(res), ex=self._ttl)
+        except STORE_DOWN:
+            pass
         except Exception:
             log.warning("page cache write failed", exc_info=True)

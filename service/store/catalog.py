@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from service.errors import Conflict, NotFound
+from service.resilience.redis_guard import STORE_DOWN
 from service.store import keys
 from service.store.records import AdRecord, Advertiser, Campaign, Pacing, Publisher, Role, Status
 from service.store.replies import stream_entries, text, text_set
@@ -60,24 +61,35 @@ class CatalogStore:
         # in the process; a changed floor or fallback ad applies within lookup_ttl_s everywhere.
         self._principals: TTLCache[str, Principal] = TTLCache(maxsize=100_000, ttl=lookup_ttl_s)
         self._publishers: TTLCache[str, Publisher] = TTLCache(maxsize=100_000, ttl=lookup_ttl_s)
+        # The last value read of each, answered while Redis is unavailable (degraded mode).
+        self._known_principals: LRUCache[str, Principal] = LRUCache(maxsize=100_000)
+        self._known_publishers: LRUCache[str, Publisher] = LRUCache(maxsize=100_000)
 
     def drop_cached(self) -> None:
         """Forget cached lookups (after the data underneath was replaced wholesale, as in tests)."""
         self._principals.clear()
         self._publishers.clear()
+        self._known_principals.clear()
+        self._known_publishers.clear()
 
     # ---- principals -------------------------------------------------------------------------
     async def resolve_key(self, api_key: str) -> Principal | None:
-        """The key's owner (cached for a second once found; unknown keys are always looked up)."""
+        """The key's owner (cached for a second once found; unknown keys are always looked up).
+        While Redis is unavailable, a key this process has seen keeps its owner; others raise."""
         digest = key_digest(api_key)
         found = self._principals.get(digest)
         if found is not None:
             return found
-        raw = await self.r.get(keys.api_key(digest))
+        try:
+            raw = await self.r.get(keys.api_key(digest))
+        except STORE_DOWN:
+            if (known := self._known_principals.get(digest)) is None:
+                raise
+            return known
         if raw is None:
             return None
         role, _, pid = text(raw).partition(":")
-        found = self._principals[digest] = Principal(Role(role), pid)
+        found = self._principals[digest] = self._known_principals[digest] = Principal(Role(role), pid)
         return found
 
     async def create_advertiser(self, name: str, id: str | None = None,
@@ -110,10 +122,17 @@ class CatalogStore:
         return Publisher.from_json(raw)
 
     async def serving_publisher(self, pid: str) -> Publisher:
-        """:meth:`get_publisher` as the match path needs it: at most ``lookup_ttl_s`` old."""
+        """:meth:`get_publisher` as the match path needs it: at most ``lookup_ttl_s`` old, or
+        while Redis is unavailable the last one read."""
         pub = self._publishers.get(pid)
         if pub is None:
-            pub = self._publishers[pid] = await self.get_publisher(pid)
+            try:
+                pub = await self.get_publisher(pid)
+            except STORE_DOWN:
+                if (pub := self._known_publishers.get(pid)) is None:
+                    raise
+                return pub
+            self._publishers[pid] = self._known_publishers[pid] = pub
         return pub
 
     async def update_publisher(self, pid: str, changes: dict[str, Any]) -> Publisher:

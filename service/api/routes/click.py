@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from fastapi import APIRouter, Request
@@ -10,11 +11,13 @@ from fastapi.responses import RedirectResponse
 from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
 from service.api.routes import ctx
+from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import BadClickToken
-from service.ctr.serving import record_click
 from service.errors import AdmatchError
+from service.resilience.redis_guard import STORE_DOWN
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
+log = logging.getLogger(__name__)
 
 
 class BadToken(AdmatchError):
@@ -44,17 +47,20 @@ async def click(token: str, request: Request) -> RedirectResponse:
                            min_delay_s=s.click_min_delay_seconds)
     if reason is None and is_bot(request.headers.get("user-agent")):
         reason = InvalidReason.BOT
+    clients: list[str] = []
     if reason is None:
         clients = [f"ip:{client_ip(request, s.trust_forwarded_for)}"]
         if claim.user:
             clients.append(f"user:{claim.user}")
-        if await c.billing.over_rate_limit(clients, now, s.clicks_per_minute, s.clicks_per_hour):
-            reason = InvalidReason.RATE_LIMITED
-    decision = await c.billing.decide_click(claim, reason, now)
-    # The decision is not shown to the clicker: telling fraudsters why a click was not charged
-    # helps them tune; advertisers see it in reports and the ledger.
-    await record_click(c.billing, c.ctr.log if c.ctr else None, claim, decision, now)
-    metrics.CLICKS.labels(decision.reason).inc()
-    if decision.charged:
-        metrics.CHARGED_FEN.inc(decision.amount_fen)
+    job = ClickJob(PendingClick(claim=claim, at=now, reason=reason, clients=tuple(clients)))
+    try:
+        # The decision is not shown to the clicker: telling fraudsters why a click was not charged
+        # helps them tune; advertisers see it in reports and the ledger.
+        await job.run(c.billing, RateLimits(s.clicks_per_minute, s.clicks_per_hour),
+                          c.ctr.log if c.ctr else None)
+    except Exception as e:  # the reader is redirected all the same; the click is decided later
+        if not isinstance(e, STORE_DOWN):
+            log.exception("click %s could not be decided; spooled to be decided again", claim.imp)
+        if c.spool is not None and await c.spool.put(job.click):
+            metrics.CLICKS_SPOOLED.inc()
     return RedirectResponse(claim.url, status_code=302, headers={"Cache-Control": "no-store"})

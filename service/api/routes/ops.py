@@ -22,7 +22,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: index loaded and Redis reachable",
+@router.get("/readyz",
+            summary="Readiness: index loaded and Redis reachable (ready), or serving without Redis (degraded)",
+            description="200 `ready`; 200 `degraded` while Redis is unavailable: matches are answered from the "
+                        "loaded index and the last known budgets, clicks redirected and spooled to disk (keep "
+                        "the process in rotation: every replica shares the outage); 503 `not_ready` until an "
+                        "index is loaded.",
             responses={503: {"description": "not ready", "content": {"application/json": {"example": {
                 "status": "not_ready", "index_loaded": False, "redis": True}}}}})
 async def readyz(request: Request) -> JSONResponse:
@@ -32,11 +37,15 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception:
         redis_ok = False
     loaded = c.index.snapshot is not None
-    ok = redis_ok and loaded
-    body = {"status": "ready" if ok else "not_ready", "index_loaded": loaded, "redis": redis_ok}
+    status = "not_ready" if not loaded else "ready" if redis_ok else "degraded"
+    body: dict[str, Any] = {"status": status, "index_loaded": loaded, "redis": redis_ok}
+    if c.breaker is not None:
+        body["redis_circuit"] = c.breaker.state.value
+    if c.spool is not None:
+        body["spooled_clicks"] = c.spool.count()
     if c.index.last_error:
         body["index_error"] = c.index.last_error
-    return JSONResponse(body, status_code=200 if ok else 503)
+    return JSONResponse(body, status_code=200 if loaded else 503)
 
 
 async def index_status(request: Request) -> IndexStatus:
