@@ -1,5 +1,9 @@
 """Generalised second-price auction on eCPM = CPC bid × quality.
 
+The quality is the predicted click-through at the top slot (:mod:`matching.ctr`; the relevance
+score when the service runs without the model). Slot effects multiply every ad's click-through
+alike, so ranking by the top slot's and pricing against it is the GSP of a separable model.
+
 Contract: :func:`run_auction` ranks bidders by eCPM (ties: higher bid, then ad id), fills at most
 ``slots`` slots and prices each winner at the least whole-fen CPC that keeps its rank against
 the bidder ranked right below it: ``floor(eCPM_next / quality_i) + 1``, never above its own bid
@@ -16,14 +20,14 @@ from fractions import Fraction
 
 from matching.types import Ad
 
-MIN_QUALITY = 1e-6
+MIN_QUALITY = 1e-12  # guards the division only: qualities are predicted CTRs, ≥ 1e-6 in practice
 
 
 @dataclass(frozen=True, slots=True)
 class Bid:
     ad: Ad
     bid_fen: int
-    quality: float  # expected click-through, > 0
+    quality: float  # predicted click-through at the top slot (or relevance), > 0
 
     @property
     def ecpm(self) -> float:

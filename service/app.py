@@ -20,6 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
+from matching.ctr import CtrConfig
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
@@ -33,6 +34,9 @@ from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
+from service.ctr.log import ImpressionLog
+from service.ctr.serving import CtrServing
+from service.ctr.stats import CtrStats
 from service.errors import AdmatchError, Unavailable
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker
@@ -85,9 +89,10 @@ async def pseudonym_secret(settings: Settings, r: aioredis.Redis) -> bytes:
     return cast(str, await r.get(keys.PSEUDONYM_SECRET)).encode("utf-8")
 
 
-async def flush_impressions(billing: Billing, interval: float) -> None:
-    """Write this process's gathered impression counts every ``interval`` seconds; counts that
-    could not be written (Redis away) are kept for the next round (Billing.flush)."""
+async def flush_impressions(billing: Billing, interval: float, implog: ImpressionLog | None = None) -> None:
+    """Write this process's gathered impression counts (and impression-log entries) every
+    ``interval`` seconds; counts that could not be written (Redis away) are kept for the next
+    round (Billing.flush)."""
     health = LoopHealth("impression flush", interval, log)
     delay = interval
     while True:
@@ -98,6 +103,8 @@ async def flush_impressions(billing: Billing, interval: float) -> None:
             delay = health.failed(e)
         else:
             delay = health.ok()
+        if implog is not None:
+            await implog.flush()  # never raises: a failed write drops its entries (logged)
 
 
 async def load_encoder(encoder: SentenceEncoder) -> None:
@@ -154,22 +161,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = CatalogStore(r)
         vectors = AdVectors(r, default_encoder()) if settings.semantic else None
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
-        billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
+        clock = Clock(settings.timezone)
+        billing = Billing(r, clock, click_window_s=settings.click_window_seconds,
                           buffered=settings.impression_flush_seconds > 0,
-                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)))
+                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)),
+                          ctr_ttl_s=(settings.ctr_window_days + 2) * 86400)
+        implog = ImpressionLog(r, settings.impression_log_maxlen, buffered=billing.buffered)
+        ctr_stats = CtrStats(r, clock, config=CtrConfig(exploration=settings.ctr_exploration),
+                             window_days=settings.ctr_window_days)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds),
-                         ad_vectors=vectors)
+                         ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
         limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
 
         def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
-            return ClickJob(pending).run(billing, limits)
+            return ClickJob(pending).run(billing, limits, implog)
 
         await holder.refresh()
         await feed.sync()
@@ -177,8 +189,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # versions published without an announcement (artifact.save called directly).
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
+        ctx.tasks.append(asyncio.create_task(ctr_stats.run(settings.ctr_refresh_seconds), name="ctr-refresh"))
         # Unbuffered (flush interval 0), the loop writes what a request could not (Redis away).
-        ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0),
+        ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0, implog),
                                           name="impression-flush"),
                       asyncio.create_task(ctx.spool.run(decide), name="click-spool")]
         analysis = await start_analysis(settings, url, r, breaker) if settings.analysis_enabled else None
@@ -204,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.warning("the last impression counts of this process are lost: Redis unavailable (%s)", e)
             except Exception:
                 log.exception("could not write the last impression counts")
+            await implog.flush()
             await close_client(r)
             if embedded is not None:
                 await asyncio.to_thread(stop_embedded, embedded, settings.data_dir)

@@ -1,4 +1,4 @@
-"""The ``admatch`` command: serve, analyzer, index build/status, ledger verify/archive, demo."""
+"""The ``admatch`` command: serve, analyzer, index build/status, ledger verify/archive, implog export, demo."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import redis
 import redis.asyncio as aioredis
@@ -28,6 +28,7 @@ from service.analysis.queue import read_backlog
 from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import archive, ledger
+from service.ctr import log as implog
 from service.demo.guide import guide
 from service.demo.loader import DEMO_ADMIN_KEY, load_demo
 from service.serving.ad_vectors import AdVectors
@@ -181,6 +182,35 @@ def cmd_ledger_archive(args: argparse.Namespace) -> None:
     sys.exit(0 if not rep.problems else 1)
 
 
+async def export_log(r: aioredis.Redis, out: TextIO, start: str = "-") -> tuple[int, str | None]:
+    """Write every impression-log entry from ``start`` on to ``out`` as JSON Lines; returns how
+    many and the last stream id (pass it, with a leading ``(``, as the next export's start)."""
+    n, last = 0, None
+    async for entry in implog.read(r, start=start):
+        out.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+        n, last = n + 1, entry["id"]
+    return n, last
+
+
+def cmd_implog_export(args: argparse.Namespace) -> None:
+    s = _settings()
+
+    async def run(url: str, out: TextIO) -> tuple[int, str | None]:
+        r = open_redis(url, s.redis_cluster)
+        try:
+            return await export_log(r, out, args.start)
+        finally:
+            await r.aclose()
+
+    with redis_url(s) as url:
+        if args.out == "-":
+            n, last = asyncio.run(run(url, sys.stdout))
+        else:
+            with open(args.out, "w", encoding="utf-8") as f:
+                n, last = asyncio.run(run(url, f))
+    print(f"{n} entries exported, last id {last}", file=sys.stderr)
+
+
 def _positive(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -282,6 +312,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     la.add_argument("--keep-stream", action="store_true",
                     help="write the files but delete nothing from the streams (check with ledger verify)")
     la.set_defaults(func=cmd_ledger_archive)
+    il = sub.add_parser("implog", help="the impression log").add_subparsers(dest="implog_cmd", required=True)
+    ie = il.add_parser("export", help="write the impression log (impressions and genuine clicks) as JSON Lines",
+                       description="One JSON object a line, oldest first, each with its stream id; join clicks "
+                                   "to impressions on 'imp'. No user data is in the log.")
+    ie.add_argument("--out", default="-", help="output file (default: standard output)")
+    ie.add_argument("--start", default="-",
+                    help="first stream id to export (inclusive; '(ID' exclusive: the last id of the previous export)")
+    ie.set_defaults(func=cmd_implog_export)
     d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it (with one analyzer)")
     d.add_argument("--host")
     d.add_argument("--port", type=int)

@@ -13,6 +13,7 @@ from service.analysis.queue import AnalysisQueue
 from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.ctr.serving import CtrServing
 from service.resilience.breaker import CircuitBreaker
 from service.resilience.spool import ClickSpool
 from service.serving.ad_vectors import AdVectors
@@ -44,6 +45,8 @@ class AppContext:
     profiles: ProfileStore | None = None
     # Page vectors for the request path (profiles, short pages inline); None without analysis or encoder.
     understanding: PageUnderstanding | None = None
+    # The click-through model's snapshot, the impression log, exploration (service/ctr/).
+    ctr: CtrServing | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
     spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them

@@ -130,3 +130,21 @@ class Settings(BaseSettings):
         if problems:  # reported together, not one per start attempt
             raise ValueError("; ".join(problems))
         return self
+
+    # Click-through model and impression log (issue 15, service/ctr/).
+    ctr_enabled: bool = Field(
+        default=True,
+        description="rank auctions by bid x predicted click-through; false: by bid x relevance (cells and "
+                    "the impression log are still written)")
+    ctr_exploration: float = Field(
+        default=0.05, ge=0.0, le=0.10,
+        description="share of auctions ranked by Thompson draws from the model's posterior, so new ads get "
+                    "impressions (at most 0.10)")
+    ctr_refresh_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="how often each process refits the model from the counters")
+    ctr_window_days: int = Field(
+        default=14, ge=1, le=60, description="billing days of clicks and impressions the model learns from")
+    impression_log_maxlen: int = Field(
+        default=1_000_000, ge=0,
+        description="impression-log entries kept in Redis (approximately; export them with "
+                    "'admatch implog export'); 0: no log")

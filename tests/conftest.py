@@ -30,6 +30,11 @@ ADMIN_KEY = "test-admin-key"
 # The apps under test share one process and two cores with index builds and other apps, so a
 # Redis command gets 2 s instead of production's 500 ms; the outage tests set their own limits.
 TEST_REDIS_TIMEOUT_MS = 2000
+# No exploration and no model refresh mid-test, for every app the tests start (settings read the
+# environment): auctions rank as the click-through model's first snapshot says, so a test's ad
+# order is deterministic. tests/test_ctr_serving.py sets its own values where it tests them.
+os.environ.setdefault("ADMATCH_CTR_EXPLORATION", "0")
+os.environ.setdefault("ADMATCH_CTR_REFRESH_SECONDS", "3600")
 
 
 def start_valkey(make: Callable[[], ValkeyServer], attempts: int = 5) -> ValkeyServer:

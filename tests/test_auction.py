@@ -46,6 +46,15 @@ def test_three_bidders_each_pay_just_enough_to_beat_the_next():
     assert [w.slot for w in wins] == [0, 1, 2]
 
 
+def test_predicted_ctrs_as_quality_price_each_winner_against_the_next():
+    """With predicted click-through rates as qualities (a few %), the GSP formula is unchanged:
+    a pays floor(100 × 0.046875 / 0.03125) + 1 = 151, b pays floor(300 × 0.0078125 / 0.046875) + 1 = 51."""
+    bids = [bid("a", 200, 0.03125),     # eCPM 6.25
+            bid("b", 100, 0.046875),    # eCPM 4.6875: the best CTR, ranked second on its bid
+            bid("c", 300, 0.0078125)]   # eCPM 2.34375: the highest bid, ranked last on its CTR
+    assert priced(run_auction(bids, slots=3, floor_fen=10)) == [("a", 151), ("b", 51), ("c", 10)]
+
+
 def test_higher_quality_outranks_a_higher_bid():
     """A lower bid with better quality wins the top slot and pays less than the bid it beats."""
     wins = run_auction([bid("cheap", 100, 0.5), bid("dear", 180, 0.25)], slots=2, floor_fen=1)

@@ -368,8 +368,12 @@ class MatchedKeyword(BaseModel):
 class Explanation(BaseModel):
     matched: list[MatchedKeyword]
     signals: dict[str, float] = Field(description="each relevance signal's score in [0, 1]")
-    quality: float = Field(description="relevance used as the auction's quality term")
+    quality: float = Field(description="the auction's quality term: the predicted click-through at the top "
+                                       "slot (a Thompson draw when the auction explored), or the relevance "
+                                       "score when ADMATCH_CTR_ENABLED is false")
     bid_fen: int = Field(description="the CPC bid that entered the auction")
+    predicted_ctr: float | None = Field(default=None, description="predicted click-through at this ad's slot")
+    explored: bool = Field(default=False, description="this auction ranked by draws from the model (exploration)")
 
 
 class MatchedAd(BaseModel):

@@ -25,10 +25,12 @@ import redis.asyncio as aioredis
 from cachetools import LRUCache, TTLCache
 
 from matching.click_rules import InvalidReason
+from matching.ctr import CellKey
 from matching.pacing import BudgetState
 from service.billing.chain import with_chain
 from service.billing.clicks import ClickClaim
 from service.billing.pseudonyms import Pseudonyms
+from service.ctr import cells as ctr_cells
 from service.resilience.redis_guard import STORE_DOWN
 from service.store import keys
 
@@ -40,6 +42,10 @@ DAY_SPEND_TTL_S = 3 * 86400
 STATE_TTL_S = 1.0
 # Script calls per pipeline when impression counts are written (see Billing.flush).
 FLUSH_CHUNK = 16
+CTR_TTL_S = 16 * 86400  # the click-through model's cells: its window (14 days) and two days more
+# Click decisions that were a reader's genuine click (the click-through model counts them): charged,
+# or refused only because the budget ran out.
+GENUINE = frozenset({"valid", InvalidReason.BUDGET_EXHAUSTED.value})
 UNLIMITED = keys.UNLIMITED
 
 
@@ -125,9 +131,10 @@ def _unwritten(pending: _Pending, keys_left: Iterable[str]) -> _Pending:
 class Billing:
     def __init__(self, r: aioredis.Redis, clock: Clock, *, click_window_s: float,
                  state_ttl_s: float = STATE_TTL_S, buffered: bool = False,
-                 pseudonyms: Pseudonyms | None = None) -> None:
+                 pseudonyms: Pseudonyms | None = None, ctr_ttl_s: int = CTR_TTL_S) -> None:
         """``pseudonyms``: the secret every process shares (the app passes it); None: one of this
-        object's own, so frequency and rate-limit keys match no other process's."""
+        object's own, so frequency and rate-limit keys match no other process's. ``ctr_ttl_s``:
+        how long the click-through model's day hashes are kept."""
         self.r = r
         self.clock = clock
         self.pseudonyms = pseudonyms or Pseudonyms()
@@ -142,6 +149,7 @@ class Billing:
         # Each campaign's last state read, for auction entry while Redis is unavailable.
         self._known: LRUCache[str, BudgetState] = LRUCache(maxsize=100_000)
         self.buffered = buffered
+        self.ctr_ttl_s = ctr_ttl_s
         self._pending = _Pending()
 
     def pseudonym(self, value: str) -> str:
@@ -209,8 +217,11 @@ class Billing:
         return out
 
     async def record_impressions(self, publisher_id: str, shown: Sequence[tuple[str, str]], now: float,
-                                 user_key: str | None) -> None:
-        """Count one impression per (ad id, campaign id) shown, by hour; frequency by user and day.
+                                 user_key: str | None,
+                                 cells: Sequence[tuple[CellKey, float]] = ()) -> None:
+        """Count one impression per (ad id, campaign id) shown, by hour; frequency by user and day;
+        and each of ``cells`` (the click-through model's cell and the impression's relevance score) in
+        its campaign's day hash.
 
         With ``buffered`` the counts gather in the process and :meth:`flush` writes them (the app
         flushes every ``ADMATCH_IMPRESSION_FLUSH_SECONDS``, before every report and at shutdown);
@@ -221,6 +232,16 @@ class Billing:
         hour, day = self.clock.hour(now), self.clock.day(now)
         user = self.pseudonym(user_key) if user_key else None
         pending = self._pending
+        for cell, score in cells:
+            k = keys.ctr_cells(cell.campaign, day)
+            prefix = ctr_cells.field_prefix(cell)
+            counts = pending.incr[k]
+            counts[prefix + "n"] += 1
+            counts[prefix + "e"] += round(score * ctr_cells.EXPOSURE_SCALE)
+            pending.expire[k] = self.ctr_ttl_s
+            active = keys.ctr_campaigns(day)
+            pending.members[active].add(cell.campaign)
+            pending.expire[active] = self.ctr_ttl_s
         for ad_id, cid in shown:
             h = keys.stats(cid, hour)
             counts = pending.incr[h]
@@ -236,6 +257,23 @@ class Billing:
         if not self.buffered:
             with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
                 await self.flush()
+
+    async def count_click(self, claim: ClickClaim, decision: ClickDecision) -> bool:
+        """Count a reader's genuine click (charged, or refused only for budget; the first on its
+        impression) in the click-through model's cell of its impression, buffered like impressions.
+        False when it is not counted: another reason, a repeat, or a token without a cell."""
+        if decision.reason not in GENUINE or decision.times != 1:
+            return False
+        cell = ctr_cells.cell_of_click(claim.cmp, claim.ad, claim.pub, claim.ctx)
+        if cell is None:
+            return False
+        k = keys.ctr_cells(claim.cmp, self.clock.day(claim.issued))
+        self._pending.incr[k][ctr_cells.field_prefix(cell) + "c"] += 1
+        self._pending.expire[k] = self.ctr_ttl_s
+        if not self.buffered:
+            with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
+                await self.flush()
+        return True
 
     async def flush(self) -> None:
         """Write the pending impression counts: one script call per hash key, in pipelines of at
@@ -256,13 +294,16 @@ class Billing:
                             counts = pending.incr[key]
                             p.eval(self._counters, 1, key, pending.expire.get(key, 0),
                                    *itertools.chain.from_iterable(counts.items()))
-                        else:
+                        else:  # a set: SADD, then EXPIRE when it has a TTL (one reply kept per key)
                             p.sadd(key, *pending.members[key])
+                    for key in chunk:
+                        if key not in pending.incr and key in pending.expire:
+                            p.expire(key, pending.expire[key])
                     replies = await p.execute(raise_on_error=False)
             except BaseException:
                 self._pending.merge(_unwritten(pending, keys_[start:]))  # kept for the next flush
                 raise
-            for key, reply in zip(chunk, replies, strict=True):
+            for key, reply in zip(chunk, replies[:len(chunk)], strict=True):
                 if isinstance(reply, Exception):
                     log.error("impression counts for %s dropped: %s", key, reply)
 

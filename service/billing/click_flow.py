@@ -19,6 +19,8 @@ from matching.click_rules import InvalidReason
 from service import metrics
 from service.billing.billing import Billing, ClickDecision
 from service.billing.clicks import ClickClaim
+from service.ctr.log import ImpressionLog
+from service.ctr.serving import record_click
 
 FORMAT = 1
 
@@ -60,7 +62,8 @@ class ClickJob:
     def __init__(self, click: PendingClick) -> None:
         self.click = click
 
-    async def run(self, billing: Billing, limits: RateLimits) -> ClickDecision:
+    async def run(self, billing: Billing, limits: RateLimits, implog: ImpressionLog | None = None) -> ClickDecision:
+        """Decide the click, then count it in the click-through model's cell and log it (when genuine)."""
         c = self.click
         if c.reason is None and c.clients:
             over = await billing.over_rate_limit(c.clients, c.at, limits.per_minute, limits.per_hour)
@@ -70,4 +73,5 @@ class ClickJob:
         metrics.CLICKS.labels(decision.reason).inc()
         if decision.charged:
             metrics.CHARGED_FEN.inc(decision.amount_fen)
+        await record_click(billing, implog, c.claim, decision, c.at)
         return decision

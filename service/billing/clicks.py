@@ -1,7 +1,8 @@
 """Click tokens: the click's claim encrypted and authenticated (AEAD), with key rotation.
 
 A token carries the impression id, ad, campaign, advertiser, publisher, price in fen, issue time,
-landing URL and the user's pseudonym (never the user key), all encrypted: a click URL shows
+landing URL, the user's pseudonym (never the user key) and the impression's click-through cell
+(page category, matched keyword, slot, relevance band), all encrypted: a click URL shows
 nothing of them. Layout, base64url without padding::
 
     version (1 byte, 0xA2) | key id (4) | nonce (12) | AES-256-GCM-SIV(claim as a JSON array) + tag (16)
@@ -61,6 +62,9 @@ class ClickClaim:
     issued: float  # unix seconds
     url: str
     user: str | None = None  # the user's pseudonym (Billing.pseudonym), never the user key
+    # the impression's click-through cell: category, keyword, slot, band (service.ctr.cells.context);
+    # None in tokens issued before the model existed
+    ctx: str | None = None
 
 
 _FIELDS = tuple(f.name for f in fields(ClickClaim))  # dataclasses.asdict deep-copies: slower per click
@@ -74,7 +78,8 @@ def _derive(secret: str) -> tuple[bytes, AESGCMSIV]:
 
 
 def _claim(values: object) -> ClickClaim:
-    if not isinstance(values, list) or len(values) != len(_FIELDS):
+    # tokens sealed before ``ctx`` existed hold one field fewer
+    if not isinstance(values, list) or len(values) not in (len(_FIELDS), len(_FIELDS) - 1):
         raise ValueError("not a claim")
     c = ClickClaim(*values)
     if not isinstance(c.price, int) or not isinstance(c.issued, int | float):

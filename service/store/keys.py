@@ -57,6 +57,20 @@ slot and runs unchanged on Redis Cluster)::
     am:vec:<encoder>:<text hash>    STRING  an ad text's raw sentence-encoder vector (float16, base64),
                                             written at upload/edit, TTL (service.serving.ad_vectors)
 
+Click-through model and impression log (service.ctr; a campaign's cells share its hash tag)::
+
+    am:{c:C}:ctr:<day>              HASH    what the click-through model learns from, by impression day
+                                            (billing timezone): one cell per ad, page category, matched
+                                            keyword, publisher, slot and relevance band, fields
+                                            "<ad>\x1f<category>\x1f<keyword>\x1f<publisher>\x1f<slot>\x1f<band>\x1f"
+                                            + n (impressions), e (Σ relevance score, millionths),
+                                            c (genuine clicks: charged, or refused for budget only)
+                                            (service.ctr.cells); TTL CTR_WINDOW_DAYS + 2 days
+    am:ctr:campaigns:<day>          SET     campaigns with cells on <day> (the model's refresh reads these)
+    am:{implog}:events              STREAM  the impression log: one entry per impression shown and per
+                                            genuine click, field j = a JSON object (service.ctr.log);
+                                            no user data; trimmed to IMPRESSION_LOG_MAXLEN (approximately)
+
 Page analysis (service.analysis; the queue's keys share the hash tag ``{analysis}``, so the enqueue
 script touches one slot and runs unchanged on Redis Cluster)::
 
@@ -186,6 +200,19 @@ def rate_hour(client: str, hour: str) -> str:
 
 def ad_vector(encoder: str, text_hash: str) -> str:
     return f"{PREFIX}vec:{encoder}:{text_hash}"
+
+
+def ctr_cells(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:ctr:{day}"
+
+
+def ctr_campaigns(day: str) -> str:
+    return f"{PREFIX}ctr:campaigns:{day}"
+
+
+IMPRESSION_LOG = PREFIX + "{implog}:events"
+
+
 ANALYSIS_QUEUE = PREFIX + "{analysis}:pages"
 ANALYSIS_GROUP = "analyzers"
 

@@ -61,7 +61,8 @@ async def click(token: str, request: Request) -> RedirectResponse:
     try:
         # The decision is not shown to the clicker: telling fraudsters why a click was not charged
         # helps them tune; advertisers see it in reports and the ledger.
-        await job.run(c.billing, RateLimits(s.clicks_per_minute, s.clicks_per_hour))
+        await job.run(c.billing, RateLimits(s.clicks_per_minute, s.clicks_per_hour),
+                          c.ctr.log if c.ctr else None)
     except Exception as e:  # the reader is redirected all the same; the click is decided later
         if not isinstance(e, STORE_DOWN):
             log.exception("click %s could not be decided; spooled to be decided again", claim.imp)

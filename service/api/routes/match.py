@@ -74,7 +74,8 @@ def _explanation(x: Placement) -> Explanation:
         matched=[MatchedKeyword(keyword=k, match_type=t) for k, t in
                  zip(c.matched_keywords, c.match_types or ("broad",) * len(c.matched_keywords), strict=True)],
         signals=_signals(c.signals),
-        quality=round(x.win.bid.quality, 4), bid_fen=x.win.bid.bid_fen)
+        quality=round(x.win.bid.quality, 6), bid_fen=x.win.bid.bid_fen,
+        predicted_ctr=None if x.pctr is None else round(x.pctr, 6), explored=x.explored)
 
 
 def _debug(result: PageResult, placements: list[Placement]) -> dict[str, Any]:
@@ -106,7 +107,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
-        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding)
+        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr)
     base = click_base(request)
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
