@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
+from matching.brand import AdCategories
+from matching.categories import CategoryClassifier
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
@@ -45,6 +47,7 @@ from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
 from service.store.redis_conn import attach_or_start, stop_embedded
+from service.tag.sites import SiteStore
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds),
-                         ad_vectors=vectors)
+                         ad_vectors=vectors, sites=SiteStore(r),
+                         ad_categories=AdCategories(CategoryClassifier()))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
         limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)

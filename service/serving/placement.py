@@ -20,6 +20,7 @@ from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickClaim, ClickSigner
 from service.serving.blocked import BlockedCache
+from service.serving.brand import BrandFilter
 from service.serving.index_holder import Snapshot
 from service.serving.page_cache import PageCache, PageResult
 from service.store.records import Publisher
@@ -40,13 +41,14 @@ class Placement:
 
 
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
-                   blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None) -> PageResult:
+                   blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None,
+                   brand: BrandFilter | None = None) -> PageResult:
     """The ``n`` most relevant servable ads and the page's categories, from the page cache when
     the page was seen before. With ``understanding``, a page is ranked with its sentence-encoder
     vector once one is known (:mod:`service.analysis.understanding`) and offered to the analysis
-    queue while it is not."""
+    queue while it is not. ``brand``: the publisher's brand controls (None: none)."""
     def allowed(ad: Ad) -> bool:
-        return blocked.allows(ad.id, ad.campaign_id)
+        return blocked.allows(ad.id, ad.campaign_id) and (brand is None or brand.allows(ad))
 
     version = snap.serving_id
     u = understanding if key else None
@@ -84,10 +86,12 @@ async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, ca
 async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str | None, cache: PageCache,
                     slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
                     billing: Billing, signer: ClickSigner, understanding: PageUnderstanding | None = None,
-                    rng: random.Random | None = None) -> tuple[list[Placement], PageResult]:
-    """The winners and the page's relevance result (candidates before budget and auction)."""
+                    rng: random.Random | None = None,
+                    brand: BrandFilter | None = None) -> tuple[list[Placement], PageResult]:
+    """The winners and the page's relevance result (candidates before budget and auction);
+    ``brand``: the publisher's brand controls (service.serving.brand), None when there are none."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
-    result = await relevant(snap, page, page_key, cache, blocked, n, understanding)
+    result = await relevant(snap, page, page_key, cache, blocked, n, understanding, brand)
     candidates = result.candidates
     if not candidates:
         return [], result

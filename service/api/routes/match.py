@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request
 
-from matching.analyze import make_page
 from matching.types import Signals
 from service import metrics
 from service.api.routes import ctx
@@ -22,9 +21,10 @@ from service.api.schemas import (
     PageCategory,
 )
 from service.auth import PublisherP
-from service.errors import Forbidden, NotReady, PayloadTooLarge
-from service.serving.page_cache import PageResult, page_key
-from service.serving.placement import Placement, place_ads
+from service.errors import Forbidden
+from service.serving.page_cache import PageResult
+from service.serving.page_match import PageIn, match_page
+from service.serving.placement import Placement
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 
@@ -89,22 +89,11 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     c = ctx(request)
     if body.publisher_id != p.id:
         raise Forbidden(f"publisher_id {body.publisher_id!r} is not yours; send your own id ({p.id!r})")
-    size = len((body.page.text or "").encode()) + len((body.page.html or "").encode())
-    limit = c.settings.max_page_bytes
-    if size > limit:
-        raise PayloadTooLarge(f"page.text/page.html is {size} bytes, over the {limit}-byte limit; "
-                              "send the article body only (no inline images or scripts)",
-                              extra={"fields": [{"field": "page.text", "message": "too large"}]})
-    snap = c.index.snapshot
-    if snap is None:
-        raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     publisher = await c.catalog.serving_publisher(p.id)
     pg = body.page
-    key = page_key(url=str(pg.url) if pg.url else None, title=pg.title, text=pg.text, html=pg.html)
-    placements, result = await place_ads(
-        snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
-        cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
-        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding)
+    m = await match_page(c, publisher, PageIn(title=pg.title, text=pg.text, html=pg.html,
+                                              url=str(pg.url) if pg.url else None), body.slots, body.user_key)
+    placements, result, snap = m.placements, m.result, m.snapshot
     base = click_base(request)
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
