@@ -28,12 +28,13 @@ from service.analysis.queue import read_backlog
 from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import archive, ledger
-from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
+from service.demo.loader import DEMO_PUBLISHER_KEY, demo_origins, load_demo
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 from service.store.redis_conn import redis_url
+from service.tag.sites import SiteStore
 
 WORKER_STARTUP_SECONDS = 300
 ANALYZER_STOP_SECONDS = 30  # the demo's analyzer finishes its batch (a few seconds) within this
@@ -219,13 +220,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         r = open_redis(url, s.redis_cluster)
         try:
             store = CatalogStore(r)
-            await load_demo(store)
+            await load_demo(store, SiteStore(r), demo_origins(host, port))
             return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
         finally:
             await r.aclose()
 
     if s.public_base_url is None and host not in ("0.0.0.0", "::"):
         os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
+    os.environ["ADMATCH_DEMO_PAGES"] = "true"  # the demo articles at /demo/article/
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
         body = json.dumps({"publisher_id": "demo-news", "slots": 3, "page": {
@@ -234,6 +236,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"\ndemo catalog loaded, index {m.version} with {m.ad_count} ads. Try:\n\n"
               f"  curl -s http://{host}:{port}/v1/match -H 'Authorization: Bearer {DEMO_PUBLISHER_KEY}' "
               f"-H 'Content-Type: application/json' -d '{body}'\n\n"
+              f"The demo article with the ad tag, in a browser:\n"
+              f"  http://{host}:{port}/demo/article/ev-sales  (Traditional: /demo/article/ev-sales-hant)\n\n"
               f"API docs: http://{host}:{port}/docs   (Ctrl-C stops the server)\n", flush=True)
         if not args.no_serve:
             with _analyzer_process(url):

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request
 
+from matching.brand import ad_domain
 from matching.types import Signals
 from service import metrics
 from service.api.routes import ctx
@@ -95,11 +96,14 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
                                               url=str(pg.url) if pg.url else None), body.slots, body.user_key)
     placements, result, snap = m.placements, m.result, m.snapshot
     base = click_base(request)
+    views = base.removesuffix("click/") + "view/"
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
                      landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
-                     price_fen=x.win.price_fen, click_url=base + x.token, explanation=_explanation(x))
+                     price_fen=x.win.price_fen, click_url=base + x.token,
+                     adomain=ad_domain(x.candidate.ad.landing_url), view_url=views + x.token,
+                     explanation=_explanation(x))
            for x in placements]
     metrics.MATCH_ADS.inc(len(ads))
     if not ads:
@@ -109,7 +113,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
         ads = [MatchedAd(ad_id="house", campaign_id="house", title=fb["title"],
                          description=fb.get("description", ""), landing_url=fb["landing_url"], score=0.0,
                          matched_keywords=[], impression_id=uuid.uuid4().hex, price_fen=0,
-                         click_url=fb["landing_url"], house_ad=True)]
+                         click_url=fb["landing_url"], adomain=ad_domain(fb["landing_url"]), house_ad=True)]
     categories = [PageCategory(id=cat.id, name=cat.name, name_zh=cat.name_zh, score=round(score, 4),
                                sensitive=cat.sensitive) for cat, score in result.categories]
     return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id, index_version=snap.manifest.version,
