@@ -28,6 +28,7 @@ from tests.helpers import (
     new_campaign,
     new_publisher,
     reload_index,
+    wait_for,
 )
 
 ORIGIN = "https://news.example.com"
@@ -238,3 +239,24 @@ def test_demo_pages_are_served_only_in_demo_mode(redis_url: str, clean_redis: re
 def test_admin_key_is_not_a_site_token(tagged: Tagged) -> None:
     assert tag_match(tagged, token=ADMIN_KEY).status_code == 403
     assert tagged.client.get("/v1/controls", headers=auth(ADMIN_KEY)).status_code == 403
+
+
+def test_controls_and_origins_reach_another_process_within_its_lookup_ttl(
+        tagged: Tagged, redis_url: str, tmp_path: Path) -> None:
+    """Another serving process (its own app, the same Redis) applies a control changed elsewhere
+    once its one-second publisher and site lookups expire, without a restart."""
+    with TestClient(create_app(lean_settings(redis_url, tmp_path))) as other:
+        page = {"title": TELECOM_PAGE["title"], "text": TELECOM_TEXT}
+        assert tagged.telecom_ad in matched_ids(other, tagged.pub, tagged.pub_id, page)  # lookups cached now
+        body = {"site": tagged.token, "slots": 3, "page": {"text": TELECOM_TEXT}}
+        assert other.post("/v1/tag/match", content=json.dumps(body).encode(), headers={"Origin": ORIGIN}).status_code == 200
+        assert tagged.client.patch("/v1/controls", json={"blocked_advertisers": [tagged.telecom_adv]},
+                                   headers=tagged.pub).status_code == 200
+        assert tagged.client.patch(f"/v1/sites/{tagged.token}", json={"origins": ["https://m.example.com"]},
+                                   headers=tagged.pub).status_code == 200
+        ids = wait_for(lambda: matched_ids(other, tagged.pub, tagged.pub_id, page),
+                       lambda ids: tagged.telecom_ad not in ids, timeout=3.0)
+        assert tagged.telecom_ad not in ids
+        refused = wait_for(lambda: other.post("/v1/tag/match", content=json.dumps(body).encode(),
+                                              headers={"Origin": ORIGIN}).status_code, lambda c: c == 403, timeout=3.0)
+        assert refused == 403

@@ -65,6 +65,8 @@ class SiteIn(Strict):
 
 
 class SitePatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"origins": ["https://news.example.com"]}]})
+
     name: str | None = Field(default=None, min_length=1, max_length=100)
     origins: list[Origin] | None = Field(default=None, min_length=1, max_length=50)
 

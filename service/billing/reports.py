@@ -173,10 +173,10 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
     w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
-                "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []) + ["viewable_impressions", "viewability"])
+                "avg_cpc_fen", "viewable_impressions", "viewability"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
         cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                 row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else []) + \
-            [row.viewable, row.viewability]
+                 row.ctr, row.spend_fen, row.avg_cpc_fen, row.viewable, row.viewability] + \
+            ([row.earnings_fen] if with_earnings else [])
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()
