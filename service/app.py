@@ -20,6 +20,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 from threadpoolctl import threadpool_limits
 
+from matching.brand import AdCategories
+from matching.categories import CategoryClassifier
 from matching.ctr import CtrConfig
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
@@ -28,7 +30,7 @@ from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
 from service.api import openapi
 from service.api.body_limit import BodyLimit, BodyLimits
-from service.api.routes import admin, ads, campaigns, click, match, ops, reports
+from service.api.routes import admin, ads, campaigns, click, demo, match, ops, reports, sites, tag
 from service.billing.billing import Billing, Clock
 from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
@@ -51,6 +53,8 @@ from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
 from service.store.redis_conn import attach_or_start, stop_embedded
+from service.tag.sites import SiteStore
+from service.tag.views import Views
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          page_cache=PageCache(r if settings.page_cache_shared else None,
                                               local_size=settings.page_cache_size,
                                               ttl_s=settings.page_cache_ttl_seconds),
-                         ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled))
+                         ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled),
+                         sites=SiteStore(r), ad_categories=AdCategories(CategoryClassifier()),
+                         views=Views(r, billing.clock, window_s=settings.click_window_seconds))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
         limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
@@ -226,8 +232,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     _guard_hosts(app, settings)
-    for module in (match, click, campaigns, ads, reports, admin, ops):
+    for module in (match, click, tag, sites, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
+    if settings.demo_pages:
+        app.include_router(demo.router)
     openapi.install(app)
     return app
 

@@ -30,12 +30,13 @@ from service.app import open_redis
 from service.billing import archive, ledger
 from service.ctr import log as implog
 from service.demo.guide import guide
-from service.demo.loader import DEMO_ADMIN_KEY, load_demo
+from service.demo.loader import DEMO_ADMIN_KEY, demo_origins, load_demo
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 from service.store.redis_conn import redis_url
+from service.tag.sites import SiteStore
 
 WORKER_STARTUP_SECONDS = 300
 ANALYZER_STOP_SECONDS = 30  # the demo's analyzer finishes its batch (a few seconds) within this
@@ -256,13 +257,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         r = open_redis(url, s.redis_cluster)
         try:
             store = CatalogStore(r)
-            await load_demo(store)
+            await load_demo(store, SiteStore(r), demo_origins(host, port))
             return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
         finally:
             await r.aclose()
 
     if s.public_base_url is None and host not in ("0.0.0.0", "::"):
         os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
+    os.environ["ADMATCH_DEMO_PAGES"] = "true"  # the demo articles at /demo/article/
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
         print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key), flush=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
+from matching.brand import AdCategories
 from service.analysis.profiles import ProfileStore
 from service.analysis.queue import AnalysisQueue
 from service.analysis.understanding import PageUnderstanding
@@ -23,6 +24,8 @@ from service.serving.index_holder import IndexHolder
 from service.serving.page_cache import PageCache
 from service.settings import Settings
 from service.store.catalog import CatalogStore
+from service.tag.sites import SiteStore
+from service.tag.views import Views
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,9 @@ class AppContext:
     billing: Billing
     signer: ClickSigner
     page_cache: PageCache
+    sites: SiteStore  # the ad tag's site tokens
+    ad_categories: AdCategories  # IAB categories of ads, for publishers' blocked categories
+    views: Views  # viewable impressions (the tag's beacon)
     feed: CatalogFeed | None = None
     ad_vectors: AdVectors | None = None  # None: the semantic signal is off (ADMATCH_SEMANTIC=false)
     # Page analysis (service/analysis/), None when ADMATCH_ANALYSIS_ENABLED is false: offer pages

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     click_min_delay_seconds: float = Field(default=1.0, ge=0, description="clicks sooner are too_fast")
     clicks_per_minute: int = Field(default=10, ge=1, description="per IP or user key, then rate_limited")
     clicks_per_hour: int = Field(default=60, ge=1)
+    tag_requests_per_minute_per_site: int = Field(
+        default=60_000, ge=1, description="ad-tag requests a site token may make a minute (then 429)")
+    tag_requests_per_minute_per_ip: int = Field(
+        default=60, ge=1, description="ad-tag requests one client IP may make a minute (then 429)")
+    demo_pages: bool = Field(default=False, description="serve the demo articles at /demo/article/ "
+                                                        "('admatch demo' sets it)")
     trust_forwarded_for: bool = Field(default=False, description="take the client IP from X-Forwarded-For")
     timezone: str = Field(default="Asia/Shanghai", description="billing days and report hours")
     revenue_share: float = Field(default=0.68, ge=0, le=1, description="publisher's share of spend")

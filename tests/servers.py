@@ -95,11 +95,11 @@ def service_process(env: Mapping[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def served(env: Mapping[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``admatch serve`` (one process) on a free port; yields its base URL and process once
-    /healthz answers. Its output goes to a temporary file (a pipe nobody reads would fill and
-    block the server)."""
-    port = free_port()
+def served(env: Mapping[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``admatch serve`` (one process) on ``port`` (default: a free one); yields its base URL and
+    process once /healthz answers. Its output goes to a temporary file (a pipe nobody reads would
+    fill and block the server)."""
+    port = port or free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the server
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
                             env=clean_env(env), cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT)

@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.api import csv_upload, schemas
+from service.api import csv_upload, schemas, tag_schemas
 from service.api.routes.ads import CSV_EXAMPLE
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages
 from service.settings import Settings
@@ -432,7 +432,7 @@ def test_openapi_examples_are_valid_requests(client: TestClient) -> None:
         ref = media.get("schema", {}).get("$ref")
         if ctype == "application/json" and ref:
             name = ref.rsplit("/", 1)[-1]
-            model = getattr(schemas, name)
+            model = getattr(schemas, name, None) or getattr(tag_schemas, name)
             examples = list(spec["components"]["schemas"][name].get("examples", []))
             examples += [media["example"]] if "example" in media else []
             for example in examples:

@@ -387,6 +387,9 @@ class MatchedAd(BaseModel):
     impression_id: str
     price_fen: int = Field(description="what a valid click on this ad costs (GSP price)")
     click_url: str = Field(description="send the reader here on click; it redirects to landing_url")
+    adomain: str = Field(default="", description="the advertiser's domain (landing URL host, without www.)")
+    view_url: str | None = Field(default=None, description="POST here (empty body) once the ad has been at "
+                                 "least 50 % in view for 1 s: a viewable impression, counted once")
     explanation: Explanation | None = None
     house_ad: bool = False
 

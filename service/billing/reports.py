@@ -1,6 +1,8 @@
 """Campaign and publisher reports from the hourly counters the click script and impressions keep.
 
-Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen), average CPC and,
+Figures: impressions, viewable impressions (the ad tag's beacon: at least half the ad in view for a
+second) and viewability (viewable / impressions, in the impressions' hour), valid clicks, invalid
+clicks by reason, CTR, spend (fen), average CPC and,
 for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
 Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
 per impression) and the repeats counted only (``rep:<reason>``). Campaign reports also publish the
@@ -37,6 +39,11 @@ class Row:
     invalid_clicks: dict[str, int] = field(default_factory=dict)
     spend_fen: int = 0
     earnings_fen: int | None = None
+    viewable: int = 0
+
+    @property
+    def viewability(self) -> float:
+        return round(self.viewable / self.impressions, 6) if self.impressions else 0.0
 
     @property
     def ctr(self) -> float:
@@ -46,8 +53,9 @@ class Row:
     def avg_cpc_fen(self) -> float:
         return round(self.spend_fen / self.clicks, 2) if self.clicks else 0.0
 
-    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int]) -> None:
+    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int], viewable: int = 0) -> None:
         self.impressions += imp
+        self.viewable += viewable
         self.clicks += clicks
         self.spend_fen += spend
         for k, v in invalid.items():
@@ -55,7 +63,8 @@ class Row:
 
     def as_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
-            "period": self.period, "impressions": self.impressions, "clicks": self.clicks,
+            "period": self.period, "impressions": self.impressions, "viewable_impressions": self.viewable,
+            "viewability": self.viewability, "clicks": self.clicks,
             "invalid_clicks": dict(sorted(self.invalid_clicks.items())),
             "invalid_total": sum(self.invalid_clicks.values()), "ctr": self.ctr,
             "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen}
@@ -102,7 +111,7 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
         if not stats:
             continue
         inv = _invalid(stats)
-        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv)
+        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv, _int(stats, "view"))
         rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
         total.add(*args)
     return [rows[k] for k in sorted(rows)], total
@@ -128,7 +137,8 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
     hs = hours(start, end)
     prefix = f"p:{pid}:"
     reasons = [x.value for x in InvalidReason]
-    fields = ([prefix + "imp", prefix + "click", prefix + "spend"] + [f"{prefix}inv:{x}" for x in reasons]
+    fields = ([prefix + "imp", prefix + "click", prefix + "spend", prefix + "view"]
+              + [f"{prefix}inv:{x}" for x in reasons]
               + [f"{prefix}rep:{x}" for x in reasons])
     async with r.pipeline(transaction=False) as p:
         for cid in cids:
@@ -144,12 +154,13 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             i += 1
             if not any(vals):
                 continue
-            imp, clicks, spend, *inv_vals = (int(v or 0) for v in vals)
+            imp, clicks, spend, view, *inv_vals = (int(v or 0) for v in vals)
             n = len(reasons)
             inv = {reason: first + rep for reason, first, rep
                    in zip(reasons, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
-            rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(imp, clicks, spend, inv)
-            total.add(imp, clicks, spend, inv)
+            rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(
+                imp, clicks, spend, inv, view)
+            total.add(imp, clicks, spend, inv, view)
     out = [rows[k] for k in sorted(rows)]
     # the share as the decimal it was written as: in floats 100 × 0.57 is 56.99… and floors to 56
     exact_share = Fraction(str(share))
@@ -175,9 +186,10 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
     w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
-                "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []))
+                "avg_cpc_fen", "viewable_impressions", "viewability"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
         cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                 row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else [])
+                 row.ctr, row.spend_fen, row.avg_cpc_fen, row.viewable, row.viewability] + \
+            ([row.earnings_fen] if with_earnings else [])
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

@@ -40,4 +40,6 @@ def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool) -> str
             f"  advertiser  {advertiser_key(DEMO_ADVERTISER)}  (advertiser id {DEMO_ADVERTISER}, "
             f"campaign {DEMO_ADVERTISER_CAMPAIGN})\n"
             f"  admin       {admin}\n\nTry:\n\n{lines}\n\n"
+            f"The demo article with the ad tag, in a browser:\n"
+            f"  {base}/demo/article/ev-sales  (Traditional: {base}/demo/article/ev-sales-hant)\n\n"
             f"More in README.md (Using it). API docs: {base}/docs   (Ctrl-C stops the server)\n")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 from service.api.schemas import AdIn, CampaignIn
 from service.errors import Conflict
 from service.store.catalog import CatalogStore
+from service.tag.sites import SiteStore
 
 DEMO_PUBLISHER = "demo-news"
 DEMO_PUBLISHER_KEY = "demo-publisher-key"
@@ -19,10 +21,17 @@ DEMO_ADVERTISER = "adv-huating-realty"
 DEMO_ADVERTISER_CAMPAIGN = "cmp-huating-newhome"
 # The demo's admin key, used when ADMATCH_ADMIN_KEY is not set.
 DEMO_ADMIN_KEY = "demo-admin-key"
+DEMO_SITE_TOKEN = "demo-site-token"
 
 
 def advertiser_key(advertiser_id: str) -> str:
     return DEMO_ADVERTISER_KEY_PREFIX + advertiser_id
+
+
+def demo_origins(host: str, port: int) -> list[str]:
+    """The origins the demo pages are opened from: the address served on, and loopback by name and number."""
+    names = {"127.0.0.1", "localhost"} | ({host} if host not in ("0.0.0.0", "::") else set())
+    return sorted(f"http://{h}:{port}" for h in names)
 
 
 def demo_catalog() -> dict[str, Any]:
@@ -33,8 +42,11 @@ def demo_pages() -> list[dict[str, Any]]:
     return json.loads(resources.files("service.demo").joinpath("pages.json").read_text("utf-8"))
 
 
-async def load_demo(store: CatalogStore) -> dict[str, str]:
-    """Create the demo publishers, advertisers, campaigns and ads unless present; returns keys."""
+async def load_demo(store: CatalogStore, sites: SiteStore | None = None,
+                    origins: Sequence[str] = ()) -> dict[str, str]:
+    """Create the demo publishers, advertisers, campaigns and ads unless present; returns keys.
+    With ``sites``, the first publisher's site token :data:`DEMO_SITE_TOKEN` allows ``origins``
+    (replacing those of an earlier run: the demo may be served on another port)."""
     data = demo_catalog()
     keys: dict[str, str] = {}
     for pub in data["publishers"]:
@@ -42,6 +54,8 @@ async def load_demo(store: CatalogStore) -> dict[str, str]:
         with contextlib.suppress(Conflict):
             await store.create_publisher(pub["name"], int(pub["floor_fen"]), id=pub["id"],
                                          api_key=DEMO_PUBLISHER_KEY)
+    if sites is not None and origins:
+        await sites.create(data["publishers"][0]["id"], "演示新闻网", origins, token=DEMO_SITE_TOKEN)
     for adv in data["advertisers"]:
         key = advertiser_key(adv["id"])
         keys[adv["id"]] = key

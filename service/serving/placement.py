@@ -26,6 +26,7 @@ from service.billing.clicks import ClickClaim, ClickSigner
 from service.ctr import cells as ctr_cells
 from service.ctr.serving import CtrServing
 from service.serving.blocked import BlockedCache
+from service.serving.brand import BrandFilter
 from service.serving.index_holder import Snapshot
 from service.serving.page_cache import PageCache, PageResult
 from service.store.records import Publisher
@@ -49,14 +50,16 @@ class Placement:
 
 
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
-                   blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None) -> PageResult:
+                   blocked: BlockedCache, n: int, understanding: PageUnderstanding | None = None,
+                   brand: BrandFilter | None = None) -> PageResult:
     """The ``n`` most relevant servable ads and the page's categories, from the page cache when
     the page was seen before. With ``understanding`` and a snapshot that ranks with vectors
     (:attr:`Snapshot.semantic`), a page is ranked with its sentence-encoder vector once one is known
     (:mod:`service.analysis.understanding`) and offered to the analysis queue while it is not;
-    otherwise every page gets its first view (``analysed`` false)."""
+    otherwise every page gets its first view (``analysed`` false). ``brand``: the publisher's
+    brand controls (None: none)."""
     def allowed(ad: Ad) -> bool:
-        return blocked.allows(ad.id, ad.campaign_id)
+        return blocked.allows(ad.id, ad.campaign_id) and (brand is None or brand.allows(ad))
 
     version = snap.serving_id
     u = understanding if key and snap.semantic else None  # a vector the index cannot use is no analysis
@@ -97,10 +100,11 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
                     slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
                     billing: Billing, signer: ClickSigner, understanding: PageUnderstanding | None = None,
                     rng: random.Random | None = None, ctr: CtrServing | None = None,
-                    ) -> tuple[list[Placement], PageResult]:
-    """The winners and the page's relevance result (candidates before budget and auction)."""
+                    brand: BrandFilter | None = None) -> tuple[list[Placement], PageResult]:
+    """The winners and the page's relevance result (candidates before budget and auction);
+    ``brand``: the publisher's brand controls (service.serving.brand), None when there are none."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
-    result = await relevant(snap, page, page_key, cache, blocked, n, understanding)
+    result = await relevant(snap, page, page_key, cache, blocked, n, understanding, brand)
     candidates = result.candidates
     if not candidates:
         return [], result

@@ -50,7 +50,13 @@ slot and runs unchanged on Redis Cluster)::
     am:billing:campaigns            SET     campaigns with a budget hash (ledger verify walks it)
     am:{p:P}:campaigns              SET     campaigns that have shown on publisher P
     am:{rl:<client>}:m:<minute>     INT     clicks by one client (pseudonym of its IP or user) in a
-                                            minute (and :h:<hour>)
+                                            minute (and :h:<hour>); tag requests by site token
+                                            ("tag-site:<token>") and by IP ("tag-ip:<ip>") likewise
+    am:site:<token>                 STRING  site JSON (service.tag.sites): publisher, allowed origins
+    am:{p:P}:sites                  SET     site tokens of publisher P
+    am:{c:C}:viewed:<day>           SET     impression ids issued on <day> counted viewable (once each;
+                                            the count goes to stats ``view``, ``a:<ad>:view``,
+                                            ``p:<pub>:view`` of the impression's hour)
     am:clicksecret                  STRING  generated click-signing key when none is configured
     am:pseudonymsecret              STRING  generated pseudonym (HMAC) secret when none is configured
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
@@ -188,6 +194,18 @@ def frequency(user: str, day: str) -> str:
 
 def publisher_campaigns(pid: str) -> str:
     return f"{PREFIX}{{p:{pid}}}:campaigns"
+
+
+def publisher_sites(pid: str) -> str:
+    return f"{PREFIX}{{p:{pid}}}:sites"
+
+
+def site(token: str) -> str:
+    return f"{PREFIX}site:{token}"
+
+
+def viewed(cid: str, day: str) -> str:
+    return f"{_cmp(cid)}:viewed:{day}"
 
 
 def rate_minute(client: str, minute: str) -> str:

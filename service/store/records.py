@@ -69,6 +69,22 @@ class Publisher(Record):
     floor_fen: int
     created_at: str
     fallback_ad: dict[str, str] | None = None
+    # Brand controls (matching.brand), applied to /v1/match, the tag and OpenRTB alike.
+    blocked_categories: tuple[str, ...] = ()  # IAB ids: ads in them (or their children) never show
+    blocked_advertisers: tuple[str, ...] = ()  # advertiser ids
+    blocked_domains: tuple[str, ...] = ()  # advertiser domains (landing URL hosts), subdomains too
+    ad_label: str = "广告"  # the label the tag shows on every ad (China's Advertising Law, art. 14)
+
+
+@dataclass(frozen=True, slots=True)
+class Site(Record):
+    """A publisher's site for the ad tag: its public token and the page origins allowed to use it."""
+
+    token: str
+    publisher_id: str
+    name: str
+    origins: tuple[str, ...]
+    created_at: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from cachetools import LRUCache
 from fastapi import APIRouter, Query, Request
 
-from matching.analyze import make_page
+from matching.brand import ad_domain
 from matching.types import Signals
 from service import metrics
 from service.api.responses import errors
@@ -23,9 +23,10 @@ from service.api.schemas import (
     PageCategory,
 )
 from service.auth import PublisherP
-from service.errors import Forbidden, NotReady, PayloadTooLarge
-from service.serving.page_cache import PageResult, page_key
-from service.serving.placement import Placement, place_ads
+from service.errors import Forbidden
+from service.serving.page_cache import PageResult
+from service.serving.page_match import PageIn, match_page
+from service.serving.placement import Placement
 
 router = APIRouter(prefix="/v1", tags=["publisher"])
 
@@ -92,28 +93,20 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     c = ctx(request)
     if body.publisher_id != p.id:
         raise Forbidden(f"publisher_id {body.publisher_id!r} is not yours; send your own id ({p.id!r})")
-    size = len((body.page.text or "").encode()) + len((body.page.html or "").encode())
-    limit = c.settings.max_page_bytes
-    if size > limit:
-        raise PayloadTooLarge(f"page.text/page.html is {size} bytes, over the {limit}-byte limit; "
-                              "send the article body only (no inline images or scripts)",
-                              extra={"fields": [{"field": "page.text", "message": "too large"}]})
-    snap = c.index.snapshot
-    if snap is None:
-        raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     publisher = await c.catalog.serving_publisher(p.id)
     pg = body.page
-    key = page_key(url=str(pg.url) if pg.url else None, title=pg.title, text=pg.text, html=pg.html)
-    placements, result = await place_ads(
-        snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
-        cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
-        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr)
+    m = await match_page(c, publisher, PageIn(title=pg.title, text=pg.text, html=pg.html,
+                                              url=str(pg.url) if pg.url else None), body.slots, body.user_key)
+    placements, result, snap = m.placements, m.result, m.snapshot
     base = click_base(request)
+    views = base.removesuffix("click/") + "view/"
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
                      landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
-                     price_fen=x.win.price_fen, click_url=base + x.token, explanation=_explanation(x))
+                     price_fen=x.win.price_fen, click_url=base + x.token,
+                     adomain=ad_domain(x.candidate.ad.landing_url), view_url=views + x.token,
+                     explanation=_explanation(x))
            for x in placements]
     metrics.MATCH_ADS.inc(len(ads))
     if not ads:
@@ -123,7 +116,7 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
         ads = [MatchedAd(ad_id="house", campaign_id="house", title=fb["title"],
                          description=fb.get("description", ""), landing_url=fb["landing_url"], score=0.0,
                          matched_keywords=[], impression_id=uuid.uuid4().hex, price_fen=0,
-                         click_url=fb["landing_url"], house_ad=True)]
+                         click_url=fb["landing_url"], adomain=ad_domain(fb["landing_url"]), house_ad=True)]
     categories = [PageCategory(id=cat.id, name=cat.name, name_zh=cat.name_zh, score=round(score, 4),
                                sensitive=cat.sensitive) for cat, score in result.categories]
     return MatchResponse(request_id=uuid.uuid4().hex, publisher_id=p.id, index_version=snap.manifest.version,

@@ -1,0 +1,55 @@
+"""One page's ads for a publisher, as /v1/match and the ad tag both ask for them: the same size
+limit, relevance ranking, brand controls, budgets, auction and impression counting.
+
+Contract: :func:`match_page` raises :class:`PayloadTooLarge` for a page over the configured size
+and :class:`NotReady` before an index is loaded; otherwise it returns the winners (impressions
+counted for exactly those) and the page's relevance result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matching.analyze import make_page
+from service.context import AppContext
+from service.errors import NotReady, PayloadTooLarge
+from service.serving.brand import brand_filter, publisher_controls
+from service.serving.index_holder import Snapshot
+from service.serving.page_cache import PageResult, page_key
+from service.serving.placement import Placement, place_ads
+from service.store.records import Publisher
+
+
+@dataclass(frozen=True, slots=True)
+class PageIn:
+    title: str | None = None
+    text: str | None = None
+    html: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageMatch:
+    placements: list[Placement]
+    result: PageResult
+    snapshot: Snapshot
+
+
+async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int,
+                     user_key: str | None) -> PageMatch:
+    size = len((pg.text or "").encode()) + len((pg.html or "").encode())
+    limit = c.settings.max_page_bytes
+    if size > limit:
+        raise PayloadTooLarge(f"page.text/page.html is {size} bytes, over the {limit}-byte limit; "
+                              "send the article body only (no inline images or scripts)",
+                              extra={"fields": [{"field": "page.text", "message": "too large"}]})
+    snap = c.index.snapshot
+    if snap is None:
+        raise NotReady("no index is loaded yet; build one with 'admatch index build'")
+    key = page_key(url=pg.url, title=pg.title, text=pg.text, html=pg.html)
+    placements, result = await place_ads(
+        snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
+        cache=c.page_cache, slots=slots, publisher=publisher, user_key=user_key,
+        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr,
+        brand=brand_filter(publisher_controls(publisher), c.ad_categories))
+    return PageMatch(placements, result, snap)
