@@ -431,6 +431,8 @@ class IndexStatus(BaseModel):
 class ReportRow(BaseModel):
     period: str = Field(description="YYYY-MM-DD by day, YYYY-MM-DDTHH:00 by hour, or total")
     impressions: int
+    viewable_impressions: int = Field(description="impressions the ad tag saw at least 50 % in view for 1 s")
+    viewability: float = Field(description="viewable_impressions / impressions")
     clicks: int = Field(description="valid (charged) clicks")
     invalid_clicks: dict[str, int] = Field(description="invalid clicks by reason (duplicate, bot, expired …)")
     invalid_total: int

@@ -58,7 +58,7 @@ async def pending_reviews(request: Request, _: Admin,
 
 
 @router.post("/review/ads/{ad_id}/approve", tags=["admin: creative review"],
-             summary="Approve a flagged ad: it serves within about a second (admin)")
+             summary="Approve a flagged ad: it serves within about a second (admin)", responses=errors(404, 409))
 async def approve_ad(ad_id: str, request: Request, _: Admin,
                      body: Annotated[ApproveIn | None, Body(examples=[{"note": "已核验医疗广告审查证明"}])] = None
                      ) -> AdOut:
@@ -68,7 +68,8 @@ async def approve_ad(ad_id: str, request: Request, _: Admin,
 
 
 @router.post("/review/ads/{ad_id}/reject", tags=["admin: creative review"],
-             summary="Reject a flagged ad with a reason the advertiser sees; it does not serve (admin)")
+             summary="Reject a flagged ad with a reason the advertiser sees; it does not serve (admin)",
+             responses=errors(404, 409))
 async def reject_ad(ad_id: str, body: RejectIn, request: Request, _: Admin) -> AdOut:
     queue = ReviewQueue(ctx(request).catalog)
     return out(await queue.decide(ad_id, approve=False, note=body.reason, updated_at=body.updated_at))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.tag_schemas import Controls, ControlsPatch, SiteIn, SiteOut, SitePatch
 from service.auth import PublisherP
@@ -15,7 +16,7 @@ from service.errors import Conflict
 from service.store.records import Publisher, Site
 from service.tag.sites import MAX_SITES
 
-router = APIRouter(prefix="/v1", tags=["publisher"])
+router = APIRouter(prefix="/v1", tags=["publisher"], responses=errors(401, 403))
 
 
 def _snippet(request: Request, token: str) -> str:
@@ -29,7 +30,8 @@ def _site_out(request: Request, s: Site) -> SiteOut:
 
 
 @router.post("/sites", status_code=status.HTTP_201_CREATED, response_model=SiteOut,
-             summary="Register a site: a public token for the ad tag and the origins it may serve")
+             summary="Register a site: a public token for the ad tag and the origins it may serve",
+             responses=errors(409, 422))
 async def create_site(body: SiteIn, request: Request, p: PublisherP) -> SiteOut:
     store = ctx(request).sites
     if await store.count(p.id) >= MAX_SITES:
@@ -42,14 +44,15 @@ async def list_sites(request: Request, p: PublisherP) -> list[SiteOut]:
     return [_site_out(request, s) for s in await ctx(request).sites.list(p.id)]
 
 
-@router.patch("/sites/{token}", response_model=SiteOut, summary="Rename a site or replace its origins")
+@router.patch("/sites/{token}", response_model=SiteOut, summary="Rename a site or replace its origins",
+              responses=errors(404, 422))
 async def update_site(token: str, body: SitePatch, request: Request, p: PublisherP) -> SiteOut:
     s = await ctx(request).sites.update(p.id, token, name=body.name, origins=body.origins)
     return _site_out(request, s)
 
 
 @router.delete("/sites/{token}", status_code=204, response_class=Response,
-               summary="Delete a site: its token gets no more ads")
+               summary="Delete a site: its token gets no more ads", responses=errors(404))
 async def delete_site(token: str, request: Request, p: PublisherP) -> Response:
     await ctx(request).sites.delete(p.id, token)
     return Response(status_code=204)
@@ -68,7 +71,7 @@ async def get_controls(request: Request, p: PublisherP) -> Controls:
 
 @router.patch("/controls", response_model=Controls,
               summary="Change blocked categories, advertisers, advertiser domains or the ad label "
-                      "(a list given replaces the old one; applies within 1 s)")
+                      "(a list given replaces the old one; applies within 1 s)", responses=errors(422))
 async def update_controls(body: ControlsPatch, request: Request, p: PublisherP) -> Controls:
     changes = {k: tuple(dict.fromkeys(v)) if isinstance(v, list) else v
                for k, v in body.model_dump(exclude_unset=True, exclude_none=True).items()}

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from matching.brand import ad_domain
 from matching.origins import request_origin
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.routes.click import BadToken, client_ip
 from service.api.routes.match import click_base
@@ -87,7 +88,7 @@ def _parse(raw: bytes) -> TagMatchRequest:
 
 
 @router.post("/tag/match", summary="The ad tag's request: ads for the page it runs on",
-             response_model=TagMatchResponse,
+             response_model=TagMatchResponse, responses=errors(403, 413, 422, 429, 503),
              openapi_extra={"requestBody": {"content": {"text/plain": {"example": (
                  '{"site": "demo-site-token", "slots": 2, "page": {"url": "http://127.0.0.1:8000/demo/article/ev",'
                  ' "title": "新能源汽车", "text": "纯电续航……"}}')}}}})
