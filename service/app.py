@@ -32,6 +32,8 @@ from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
 from service.errors import AdmatchError, Unavailable
+from service.openrtb import routes as openrtb_routes
+from service.openrtb.serving import start_openrtb
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker
 from service.resilience.redis_guard import STORE_DOWN, Timeouts, breaker_for, close_client, open_client
@@ -189,6 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                       tracked=settings.page_cache_size)
         if vectors is not None:  # loaded off the event loop: until then short pages are queued too
             ctx.tasks.append(asyncio.create_task(load_encoder(vectors.encoder), name="encoder-load"))
+        openrtb, exchanges, openrtb_tasks = start_openrtb(ctx)
+        app.state.openrtb = (openrtb, exchanges)
+        ctx.tasks += openrtb_tasks
         app.state.ctx = ctx
         try:
             yield
@@ -212,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _guard_hosts(app, settings)
     for module in (match, click, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
+    app.include_router(openrtb_routes.router_for(settings))
     return app
 
 

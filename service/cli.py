@@ -29,6 +29,7 @@ from service.analysis.worker import WorkerOptions
 from service.app import open_redis
 from service.billing import archive, ledger
 from service.demo.loader import DEMO_PUBLISHER_KEY, load_demo
+from service.openrtb.demo import DEMO_BID_REQUEST, DEMO_EXCHANGE_KEY, register_demo_exchange
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
@@ -220,6 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         try:
             store = CatalogStore(r)
             await load_demo(store)
+            await register_demo_exchange(r)
             return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
         finally:
             await r.aclose()
@@ -234,6 +236,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"\ndemo catalog loaded, index {m.version} with {m.ad_count} ads. Try:\n\n"
               f"  curl -s http://{host}:{port}/v1/match -H 'Authorization: Bearer {DEMO_PUBLISHER_KEY}' "
               f"-H 'Content-Type: application/json' -d '{body}'\n\n"
+              f"OpenRTB 2.6 (an exchange's bid request; 204 = no bid):\n\n"
+              f"  curl -s http://{host}:{port}{s.openrtb_path} -H 'Authorization: Bearer {DEMO_EXCHANGE_KEY}' "
+              f"-H 'Content-Type: application/json' -d '{json.dumps(DEMO_BID_REQUEST, ensure_ascii=False)}'\n\n"
               f"API docs: http://{host}:{port}/docs   (Ctrl-C stops the server)\n", flush=True)
         if not args.no_serve:
             with _analyzer_process(url):
