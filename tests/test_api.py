@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.api import csv_upload, schemas
+from service.openrtb import schemas as openrtb_schemas
 from service.api.routes.ads import CSV_EXAMPLE
 from service.app import create_app
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages, load_demo
@@ -468,7 +469,7 @@ def test_openapi_examples_are_valid_requests(client: TestClient) -> None:
         ref = media.get("schema", {}).get("$ref")
         if ctype == "application/json" and ref:
             name = ref.rsplit("/", 1)[-1]
-            model = getattr(schemas, name)
+            model = getattr(schemas, name, None) or getattr(openrtb_schemas, name)
             examples = list(spec["components"]["schemas"][name].get("examples", []))
             examples += [media["example"]] if "example" in media else []
             for example in examples:

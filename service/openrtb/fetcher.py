@@ -32,6 +32,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -249,9 +250,13 @@ class PageFetcher:
                 pass
 
     async def run(self) -> None:
-        timeout = httpx.Timeout(self.limits.timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False,
-                                     headers={"User-Agent": USER_AGENT}) as client:
+        """Fetch offered URLs until cancelled. The HTTP client is made at the first URL, its TLS
+        context in a thread: loading the CA bundle takes a few hundred ms of CPU, which on the event
+        loop would hold up every request (and Redis replies) while the app starts."""
+        await self._wake.wait()
+        tls = await asyncio.to_thread(ssl.create_default_context)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.limits.timeout_s), follow_redirects=False,
+                                     verify=tls, headers={"User-Agent": USER_AGENT}) as client:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
