@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from service.api import csv_upload, schemas
-from service.openrtb import schemas as openrtb_schemas
 from service.api.routes.ads import CSV_EXAMPLE
 from service.app import create_app
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages, load_demo
+from service.openrtb import schemas as openrtb_schemas
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
 from service.store.catalog import CatalogStore
