@@ -40,6 +40,8 @@ from service.ctr.log import ImpressionLog
 from service.ctr.serving import CtrServing
 from service.ctr.stats import CtrStats
 from service.errors import AdmatchError, Unavailable
+from service.openrtb import routes as openrtb_routes
+from service.openrtb.serving import start_openrtb
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker
 from service.resilience.redis_guard import STORE_DOWN, Timeouts, breaker_for, close_client, open_client
@@ -210,6 +212,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                                       tracked=settings.page_cache_size)
         if vectors is not None:  # loaded off the event loop: until then short pages are queued too
             ctx.tasks.append(asyncio.create_task(load_encoder(vectors.encoder), name="encoder-load"))
+        openrtb, exchanges, openrtb_tasks = start_openrtb(ctx)
+        app.state.openrtb = (openrtb, exchanges)
+        ctx.tasks += openrtb_tasks
         app.state.ctx = ctx
         try:
             yield
@@ -236,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     if settings.demo_pages:
         app.include_router(demo.router)
+    app.include_router(openrtb_routes.router_for(settings))
     openapi.install(app)
     return app
 

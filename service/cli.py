@@ -31,6 +31,7 @@ from service.billing import archive, ledger
 from service.ctr import log as implog
 from service.demo.guide import guide
 from service.demo.loader import DEMO_ADMIN_KEY, demo_origins, load_demo
+from service.openrtb.demo import register_demo_exchange
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
 from service.settings import Settings
@@ -258,6 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         try:
             store = CatalogStore(r)
             await load_demo(store, SiteStore(r), demo_origins(host, port))
+            await register_demo_exchange(r)
             return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
         finally:
             await r.aclose()
@@ -267,7 +269,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     os.environ["ADMATCH_DEMO_PAGES"] = "true"  # the demo articles at /demo/article/
     with redis_url(s) as url:
         m = asyncio.run(prepare(url))
-        print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key), flush=True)
+        print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key,
+                    openrtb_path=s.openrtb_path), flush=True)
         if not args.no_serve:
             with _analyzer_process(url):
                 _serve(s, url, host, port, 1)

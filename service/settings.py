@@ -108,6 +108,22 @@ class Settings(BaseSettings):
                                 description="largest request body accepted where no route limit applies")
     max_csv_bytes: int = Field(default=20 * 1_048_576, ge=1_024, description="largest CSV upload accepted")
 
+    # OpenRTB bidder (service/openrtb/): exchanges' bid requests, background page fetches.
+    openrtb_path: str = Field(default="/openrtb2/bid", pattern=r"^/[A-Za-z0-9_./-]*$",
+                              description="path of the OpenRTB bid endpoint")
+    currency_rates: dict[str, float] = Field(
+        default_factory=lambda: {"CNY": 1.0, "USD": 7.2},
+        description="CNY for one unit of each currency bids and floors may be in, JSON; CNY must be 1")
+    openrtb_min_tmax_ms: int = Field(default=10, ge=0, le=10_000,
+                                     description="requests with a smaller tmax get no bid (nbr 15)")
+    fetch_enabled: bool = Field(default=True, description="fetch unseen site.page URLs in the background")
+    fetch_max_bytes: int = Field(default=2_000_000, ge=1_000, description="largest page fetched")
+    fetch_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="longest one page fetch may take")
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10, description="redirects followed per fetch")
+    fetch_allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts fetched even at private or loopback addresses, any port (tests only), JSON list")
+
     @property
     def spool_dir(self) -> Path:
         """Clicks redirected while Redis was unavailable, kept until decided (service/resilience/spool.py)."""
@@ -133,6 +149,10 @@ class Settings(BaseSettings):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"ADMATCH_TIMEZONE {self.timezone!r} is not an IANA timezone (e.g. Asia/Shanghai)")
+        if self.currency_rates.get("CNY") != 1.0:
+            problems.append("ADMATCH_CURRENCY_RATES must give CNY as 1 (rates are CNY per unit)")
+        if any(not (0 < v < 1e6) for v in self.currency_rates.values()):
+            problems.append("ADMATCH_CURRENCY_RATES must be positive numbers")
         if problems:  # reported together, not one per start attempt
             raise ValueError("; ".join(problems))
         return self

@@ -16,6 +16,7 @@ from service.demo.loader import (
     DEMO_PUBLISHER_KEY,
     advertiser_key,
 )
+from service.openrtb.demo import DEMO_BID_REQUEST, DEMO_EXCHANGE_KEY
 
 PAGE = {"title": "楼市新政", "text": "本市新开楼盘首付两成，房贷利率下调"}
 
@@ -32,14 +33,23 @@ def curl_lines(base: str) -> list[str]:
     ]
 
 
-def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool) -> str:
+def openrtb_line(base: str, path: str) -> str:
+    """An exchange's bid request for the demo bidder (204 = no bid)."""
+    body = json.dumps(DEMO_BID_REQUEST, ensure_ascii=False)
+    return (f"curl -s {base}{path} -H 'Authorization: Bearer {DEMO_EXCHANGE_KEY}' "
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
+
+
+def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool, openrtb_path: str = "/openrtb2/bid") -> str:
     admin = "your ADMATCH_ADMIN_KEY" if own_admin_key else DEMO_ADMIN_KEY
     lines = "\n".join(f"  {line}" for line in curl_lines(base))
     return (f"\ndemo catalog loaded, index {version} with {ad_count} ads. The demo's keys:\n\n"
             f"  publisher   {DEMO_PUBLISHER_KEY}  (publisher id {DEMO_PUBLISHER})\n"
             f"  advertiser  {advertiser_key(DEMO_ADVERTISER)}  (advertiser id {DEMO_ADVERTISER}, "
             f"campaign {DEMO_ADVERTISER_CAMPAIGN})\n"
-            f"  admin       {admin}\n\nTry:\n\n{lines}\n\n"
+            f"  admin       {admin}\n"
+            f"  exchange    {DEMO_EXCHANGE_KEY}  (OpenRTB 2.6 bidder, exchange demo-exchange)\n\nTry:\n\n{lines}\n\n"
+            f"OpenRTB 2.6 (an exchange's bid request; 204 = no bid):\n  {openrtb_line(base, openrtb_path)}\n\n"
             f"The demo article with the ad tag, in a browser:\n"
             f"  {base}/demo/article/ev-sales  (Traditional: {base}/demo/article/ev-sales-hant)\n\n"
             f"More in README.md (Using it). API docs: {base}/docs   (Ctrl-C stops the server)\n")

@@ -37,6 +37,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     ADVERTISER = "advertiser"
     PUBLISHER = "publisher"
+    EXCHANGE = "exchange"  # an OpenRTB exchange calling the bidder (service/openrtb/)
 
 
 @dataclass(frozen=True, slots=True)
