@@ -433,8 +433,8 @@ def test_openapi_examples_are_valid_requests(client: TestClient) -> None:
         ref = media.get("schema", {}).get("$ref")
         if ctype == "application/json" and ref:
             name = ref.rsplit("/", 1)[-1]
-from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages
-from service.openrtb import schemas as openrtb_schemas
+            model = (getattr(schemas, name, None) or getattr(tag_schemas, name, None)
+                     or getattr(openrtb_schemas, name))
             examples = list(spec["components"]["schemas"][name].get("examples", []))
             examples += [media["example"]] if "example" in media else []
             for example in examples:
