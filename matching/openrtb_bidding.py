@@ -33,21 +33,27 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from urllib.parse import urlsplit
 
+from matching.ctr import NONE, PageCtr
 from matching.openrtb_taxonomy import blocks
 from matching.types import Ad, Candidate
 
-# Until the click model of issue 15 is merged, the CTR estimate is the relevance score scaled:
-# a perfectly relevant contextual text ad at 2 %, contextual display ads' usual range being
-# 0.1-2 %. Replace predicted_ctr with the learned model (matching/ctr.py) and nothing else changes.
+# Without a click model (ADMATCH_CTR_ENABLED off, or no data yet) the CTR estimate is the
+# relevance score scaled: a perfectly relevant contextual text ad at 2 %, contextual display ads'
+# usual range being 0.1-2 %. With one, it is the model's top-slot pCTR (matching/ctr.py).
 CTR_PER_RELEVANCE = 0.02
 MAX_CTR = 0.2
 PRICE_STEP = Decimal("0.0001")
 MILLE = Decimal(1000)
 
 
-def predicted_ctr(candidate: Candidate) -> float:
-    """The expected click-through of ``candidate`` on this page, in [0, MAX_CTR]."""
-    ctr = CTR_PER_RELEVANCE * candidate.score
+def predicted_ctr(candidate: Candidate, page_ctr: PageCtr | None = None) -> float:
+    """The expected click-through of ``candidate`` on this page, in [0, MAX_CTR]: the learned
+    model's posterior mean at the top slot when there is one (``page_ctr``), else 2 % × relevance."""
+    if page_ctr is not None:
+        kw = candidate.matched_keywords[0] if candidate.matched_keywords else NONE
+        ctr = page_ctr.quality(candidate.ad, kw, candidate.score)
+    else:
+        ctr = CTR_PER_RELEVANCE * candidate.score
     return min(MAX_CTR, ctr) if math.isfinite(ctr) and ctr > 0 else 0.0
 
 

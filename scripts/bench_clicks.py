@@ -45,7 +45,7 @@ from service.billing.chain import with_chain
 from service.billing.clicks import ClickClaim, ClickSigner
 from service.store import keys
 from service.store.catalog import CatalogStore
-from service.store.redis_conn import start_embedded
+from service.store.redis_conn import embedded_url, start_embedded
 
 TZ = "Asia/Shanghai"
 CID, ADV, AD, PUB = "cmp-bench", "adv-bench", "ad-bench", "pub-bench"
@@ -245,7 +245,7 @@ async def main_async(args: argparse.Namespace) -> None:
         tmp = Path(d)
         server = start_embedded(tmp, "everysec")
         try:
-            url = server.connection_url
+            url = embedded_url(server, tmp)
             results, server_us = await bench_redis(url, args.clicks, args.pipeline, args.rounds)
             http_results, spend = await bench_http(url, tmp, args.http_clicks, args.concurrency, args.rounds)
             clicks = (2 * args.clicks + args.http_clicks) * args.rounds + 1 + args.concurrency

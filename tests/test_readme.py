@@ -78,12 +78,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, P
 
 def test_demo_prints_the_publisher_and_an_advertiser_key_with_curl_lines_that_work(
         demo: tuple[str, str, Path]) -> None:
-    """`admatch demo` prints the publisher key, the advertiser key of adv-huating-realty and curl lines that each succeed."""
+    """`admatch demo` prints the publisher key, the advertiser key of adv-huating-realty, the exchange key and
+    curl lines that each succeed (a match, campaigns, a report, an OpenRTB bid request)."""
     base, printed, cwd = demo
     assert f"publisher   {DEMO_PUBLISHER_KEY}" in printed
     assert "advertiser  demo-advertiser-key-adv-huating-realty" in printed
     lines = [line.strip() for line in printed.splitlines() if line.strip().startswith("curl ")]
-    assert len(lines) == 3 and all(base in line for line in lines), printed
+    assert "exchange    demo-exchange-key" in printed
+    assert len(lines) == 4 and all(base in line for line in lines), printed
+    assert "/openrtb2/bid" in lines[3] and "demo-exchange-key" in lines[3]
     for line in lines:
         r = run_bash(line, cwd)
         assert r.returncode == 0, f"{line}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"

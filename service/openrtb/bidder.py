@@ -16,7 +16,7 @@ import html
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -26,7 +26,8 @@ from cachetools import LRUCache
 
 from matching.analyze import make_page
 from matching.auction import effective_bid
-from matching.categories import CategoryClassifier
+from matching.categories import Category, CategoryClassifier
+from matching.ctr import NONE, PageCtr
 from matching.openrtb_bidding import BidDecision, Offer, Terms, ad_domain, decide, predicted_ctr
 from matching.openrtb_taxonomy import from_ours
 from matching.pacing import may_enter
@@ -148,13 +149,14 @@ async def _bid(c: AppContext, o: OpenRtb, exchange: Exchange, view: RequestView,
     states = await c.billing.budget_states((x.ad.campaign_id for x in result.candidates), now, None)
     elapsed = c.billing.clock.day_elapsed(now)
     draw = (rng or random).random
+    page_ctr = _page_ctr(c, exchange, result.categories)
     offers = []
     for cand in result.candidates:
         cpc = effective_bid(cand.ad, cand.matched_keywords)
         state = states.get(cand.ad.campaign_id)
         if state is None or not may_enter(state, cpc, elapsed, draw()):
             continue
-        offers.append(Offer(ad=cand.ad, cpc_fen=cpc, ctr=predicted_ctr(cand),
+        offers.append(Offer(ad=cand.ad, cpc_fen=cpc, ctr=predicted_ctr(cand, page_ctr),
                             categories=ad_categories(snap, cand.ad), domain=ad_domain(cand.ad.landing_url)))
     terms = Terms(cny_per_unit=o.rates[view.currency], revenue_share=Decimal(repr(exchange.revenue_share)),
                   first_price=view.first_price, shading=Decimal(repr(exchange.shading)),
@@ -167,6 +169,14 @@ async def _bid(c: AppContext, o: OpenRtb, exchange: Exchange, view: RequestView,
     bids = [_bid_of(c, exchange, view, d, now, click_base, notice_base, cattax) for d in decisions]
     return Outcome(BidResponse(id=view.id, bidid=uuid.uuid4().hex, cur=view.currency,
                                seatbid=[SeatBid(seat=SEAT, bid=bids)]))
+
+
+def _page_ctr(c: AppContext, exchange: Exchange, categories: Sequence[tuple[Category, float]]) -> PageCtr | None:
+    """The click model on this exchange's page (its top category), when the model ranks auctions."""
+    model = c.ctr.stats.model if c.ctr is not None and c.ctr.rank else None
+    if model is None:
+        return None
+    return model.page(f"x:{exchange.id}", categories[0][0].id if categories else NONE)
 
 
 def _bid_of(c: AppContext, exchange: Exchange, view: RequestView, d: BidDecision, now: float,

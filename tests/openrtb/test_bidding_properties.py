@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.openrtb_bidding import Offer, Slot, Terms, decide
+from matching.ctr import NONE, CellCounts, CellKey, CtrConfig, CtrModel, band
+from matching.openrtb_bidding import Offer, Slot, Terms, decide, predicted_ctr
 from matching.openrtb_taxonomy import ancestry, to_ours
-from matching.types import Ad
+from matching.types import Ad, Candidate, Signals
 
 CATS = ["80DV8O", "441", "451", "1", "30", "480", "596", "632", "Rm3SiT"]
 DOMAINS = ["a.example.com", "b.example.com", "shop.b.example.com", "c.example.net"]
@@ -64,3 +66,18 @@ def test_iab1_and_ct3_mapping() -> None:
     assert to_ours(["IAB21-3"], None) == {"441"}
     assert "480" in to_ours(["181"], 7)
     assert to_ours(["zzz"], 9) == {"zzz"}
+
+
+def test_predicted_ctr_is_the_click_models_when_there_is_one() -> None:
+    """Without a click model: 2 % × relevance. With one: its top-slot pCTR for the ad on the page,
+    which for an ad with no data is the campaign's rate per unit of relevance (a campaign clicked
+    at 8 % per unit of relevance bids on 8 %, not on the default 2 %)."""
+    ad = Ad(id="new", campaign_id="c1", advertiser_id="a", title="t", keywords=("手机",), bid_fen=100)
+    cand = Candidate(ad=ad, score=0.5, signals=Signals(keyword=1.0, tfidf=0.5, dense=0.5), matched_keywords=("手机",))
+    assert predicted_ctr(cand) == 0.02 * 0.5
+    assert predicted_ctr(cand, CtrModel.prior(CtrConfig(prior_ctr=0.02)).page("x:ex", NONE)) == \
+        pytest.approx(0.02 * 0.5)
+    cells = {CellKey("c1", "seen", NONE, "手机", "pub", 0, band(0.5)): CellCounts(100_000, 50_000.0, 4_000)}
+    learned = predicted_ctr(cand, CtrModel.fit(cells).page("x:ex", NONE))
+    assert learned > 0.02 * 0.5 * 2  # the campaign's 8 % per unit of relevance pulls it well above the default
+    assert learned <= 0.2
