@@ -1,7 +1,7 @@
 """Benchmark: clicks per second through the click Lua script and through HTTP (not a test).
 
-Starts a fresh embedded Valkey server (AOF on, appendfsync everysec: the production embedded
-configuration) in a temporary directory and measures, in one run:
+Starts a fresh embedded Valkey server (AOF on, ``--appendfsync``: default ``always``, the embedded
+server's production default) in a temporary directory and measures, in one run:
 
 * ``incrby``: plain INCRBY round trips one by one — the peer baseline for ``lua``;
 * ``lua``: Billing.decide_click one by one (one EVALSHA round trip per click);
@@ -18,6 +18,7 @@ reported. Every click must be charged exactly once (checked against the spend co
 end). Prints a table, then one JSON line.
 
     python scripts/bench_clicks.py [--clicks 5000] [--http-clicks 1000] [--rounds 3] [--concurrency 32]
+                                   [--appendfsync always|everysec]
 """
 
 from __future__ import annotations
@@ -237,13 +238,14 @@ def report(results: list[Result], server_us: float, args: argparse.Namespace) ->
     out["lua_server_us"] = round(server_us, 1)
     return {"bench": "clicks", "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "rounds": args.rounds,
-            "pipeline": args.pipeline, "concurrency": args.concurrency, "results": out}
+            "pipeline": args.pipeline, "concurrency": args.concurrency, "appendfsync": args.appendfsync,
+            "results": out}
 
 
 async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="admatch-bench-") as d:
         tmp = Path(d)
-        server = start_embedded(tmp, "everysec")
+        server = start_embedded(tmp, args.appendfsync)
         try:
             url = embedded_url(server, tmp)
             results, server_us = await bench_redis(url, args.clicks, args.pipeline, args.rounds)
@@ -263,6 +265,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best is reported")
     ap.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP clients")
     ap.add_argument("--pipeline", type=int, default=100, help="commands per pipeline")
+    ap.add_argument("--appendfsync", choices=["always", "everysec"], default="always",
+                    help="AOF fsync policy of the server (default %(default)s)")
     asyncio.run(main_async(ap.parse_args()))
 
 

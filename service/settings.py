@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     page_cache_size: int = Field(default=10_000, ge=1, description="pages kept in each process's LRU")
     page_cache_ttl_seconds: float = Field(default=3600, gt=0, description="how long a page's ranking is reused")
     page_cache_shared: bool = Field(default=True, description="also share page rankings through Redis")
-    embedded_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+    embedded_appendfsync: str = Field(default="always", pattern="^(always|everysec|no)$")
     access_log: bool = Field(default=False, description="a log line per HTTP request (uvicorn's access log)")
     semantic: bool = Field(
         default=True,

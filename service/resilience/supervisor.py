@@ -3,7 +3,9 @@
 Contract: while the supervisor runs, an embedded server that exits for any reason (crash, OOM
 kill, SIGKILL) is started again within about ``poll_s`` plus its start-up time, on the same port
 with the same data directory — so it replays its AOF (everything it acknowledged that reached
-the AOF file: with ``appendfsync everysec`` every write, unless the machine itself went down)
+the AOF file: with ``appendfsync always``, the embedded default, every acknowledged write; with
+``everysec`` a write can wait up to 2 s in the server's memory while a slow fsync runs, and is then
+lost with the process)
 and clients reconnect to the URL they have. A restart that fails (the port taken meanwhile, a
 damaged AOF) is retried with back-off, logged once until it succeeds. :meth:`stop` ends the
 supervision and then the server.

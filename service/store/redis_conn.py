@@ -83,7 +83,7 @@ def embedded_url(server: ValkeyServer, data_dir: Path) -> str:
     return f"redis://{USER}:{password(data_dir)}@{server.host}:{server.port}"
 
 
-def start_embedded(data_dir: Path, appendfsync: str = "everysec", port: int | None = None) -> ValkeyServer:
+def start_embedded(data_dir: Path, appendfsync: str = "always", port: int | None = None) -> ValkeyServer:
     """Start an embedded server with AOF on and a password (on ``port``, or a free one); the
     caller stops it. Connect with :func:`embedded_url`."""
     # Absolute: the server resolves it from its own directory, where a relative DATA_DIR (the default
@@ -123,7 +123,7 @@ def _locked(data_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def attach_or_start(data_dir: Path, appendfsync: str = "everysec") -> tuple[str, EmbeddedSupervisor | None]:
+def attach_or_start(data_dir: Path, appendfsync: str = "always") -> tuple[str, EmbeddedSupervisor | None]:
     """The URL of the embedded server for ``data_dir``: an already running one (started by
     another admatch process) or a new, supervised one, which the caller then owns and stops
     (:func:`stop_embedded`)."""
