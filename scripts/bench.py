@@ -82,6 +82,7 @@ from benchlib.common import REPO, load_pages, say  # noqa: E402
 from benchlib.fmt import g  # noqa: E402
 from benchlib.http import run_http, valkey  # noqa: E402
 from benchlib.inproc import phase_inproc, run_inproc  # noqa: E402
+from benchlib.openrtb import run_openrtb  # noqa: E402
 from benchlib.report import machine, write_plot, write_report  # noqa: E402
 from benchlib.targets import targets  # noqa: E402
 
@@ -218,23 +219,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                                              work / f"inproc-{size}.log", timeout=1800 + size / 200)
                     say(f"{size} ads: in-process uncached {g(r, 'inproc', 'uncached')} cached {g(r, 'inproc', 'cached')}")
                     saved.write_text(json.dumps(r), encoding="utf-8")
-                if "http" in phases and not done("http"):
-                    say(f"{size} ads: HTTP")
-                    try:
-                        r["http"] = run_http(size, index_dir, redis_url, pages, args, work)
-                    except Exception as e:  # report what failed, keep the figures measured so far
-                        r["http"] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
-                    say(f"{size} ads: HTTP {r['http']}")
-                    saved.write_text(json.dumps(r), encoding="utf-8")
-                if "openrtb" in phases and not done("openrtb"):
-                    from benchlib.openrtb import run_openrtb
-
-                    say(f"{size} ads: OpenRTB bidder")
-                    try:
-                        r["openrtb"] = run_openrtb(size, index_dir, redis_url, pages, args, work)
-                    except Exception as e:  # report what failed, keep the figures measured so far
-                        r["openrtb"] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
-                    say(f"{size} ads: OpenRTB {r['openrtb']}")
+                for part, label, run in (("http", "HTTP", run_http), ("openrtb", "OpenRTB bidder", run_openrtb)):
+                    if part in phases and not done(part):
+                        say(f"{size} ads: {label}")
+                        try:
+                            r[part] = run(size, index_dir, redis_url, pages, args, work)
+                        except Exception as e:  # report what failed, keep the figures measured so far
+                            r[part] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
+                        say(f"{size} ads: {label} {r[part]}")
+                        saved.write_text(json.dumps(r), encoding="utf-8")
                 if ran:  # stamp the results with when and how they were measured
                     r["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
                     r["command"] = command
