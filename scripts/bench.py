@@ -34,10 +34,16 @@ For each catalog size N (synthetic Chinese ads from scripts/bench_catalog.py):
              2-worker server: it drains the queue those runs filled, and the throughput run is
              repeated while fresh long pages are requested at ``--analyzer-rate`` a second; the
              delay from each response to its profile in Redis is the queue delay under load.
+4. openrtb — the OpenRTB bidder (issue 16), ``POST /openrtb2/bid`` with ``tmax`` 200: the pages'
+             URLs stored by the background fetcher from a page server on 127.0.0.1 (the only host
+             it may fetch from), then p50/p99 of bid requests for a cached page and for title and
+             keywords only (unseen URL, no URL) on 1 worker with the fetcher off, and bid requests a
+             second on 2 workers; /v1/match measured on the same servers and pages as the peer
+             (``scripts/benchlib/openrtb.py``).
 
 Once per run (not per size):
 
-4. analyzer — a subprocess with its own embedded Valkey: one single-thread worker drains
+5. analyzer — a subprocess with its own embedded Valkey: one single-thread worker drains
              ``--analyzer-pages`` whole --pages articles (pages analysed a second per worker), the
              cost of ``AnalysisQueue.offer``, and a same-run float32 GEMM baseline with the ceiling
              of pages a second per core it implies (``scripts/benchlib/analyzer.py``, shared with
@@ -45,7 +51,7 @@ Once per run (not per size):
 
 ``--phases`` runs some of them (a later phase needs the index an earlier run left in
 ``--workdir``). The phases live in ``scripts/benchlib`` (build, inproc, http with
-``queue_delay``, analyzer, report with ``report_semantic``, ``targets`` and ``fmt``);
+``queue_delay``, openrtb, analyzer, report with ``report_semantic``, ``targets`` and ``fmt``);
 this file is the entry point, also of the phase subprocesses (``--phase``).
 
 Writes Markdown tables to --out, a plot next to it (.png; needs matplotlib, imported lazily), and
@@ -76,11 +82,12 @@ from benchlib.common import REPO, load_pages, say  # noqa: E402
 from benchlib.fmt import g  # noqa: E402
 from benchlib.http import run_http, valkey  # noqa: E402
 from benchlib.inproc import phase_inproc, run_inproc  # noqa: E402
+from benchlib.openrtb import run_openrtb  # noqa: E402
 from benchlib.report import machine, write_plot, write_report  # noqa: E402
 from benchlib.targets import targets  # noqa: E402
 
-PHASES = ("build", "inproc", "http", "analyzer")
-SIZED = ("build", "inproc", "http")  # run for each catalog size; the analyzer phase runs once
+PHASES = ("build", "inproc", "http", "openrtb", "analyzer")
+SIZED = ("build", "inproc", "http", "openrtb")  # run for each catalog size; the analyzer phase runs once
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -102,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="build without the sentence encoder's vectors (the lexical index before issue 13), "
                         "once; default: a cold build (every ad text encoded) then a warm rebuild from the "
                         "vector cache, and the analysed-page timings")
-    p.add_argument("--skip-http", action="store_true", help="in-process figures only (same as leaving http out of --phases)")
+    p.add_argument("--skip-http", action="store_true", help="in-process figures only (same as leaving http and openrtb out of --phases)")
     p.add_argument("--phases", default=",".join(PHASES),
                    help="phases to run, comma-separated, of %(default)s; without build, the index and figures "
                         "of an earlier run in --workdir are used")
@@ -147,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error(f"unknown phase(s) {sorted(phases - set(PHASES))}; choose from {', '.join(PHASES)}")
     if args.skip_http:
         phases.discard("http")
-    if phases & {"inproc", "http"} and "build" not in phases and not args.workdir and not args.report_only:
+        phases.discard("openrtb")
+    if phases & {"inproc", "http", "openrtb"} and "build" not in phases and not args.workdir and not args.report_only:
         p.error("without the build phase, --workdir must name an earlier run's directory")
     sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     pages = load_pages(args.pages, args.max_pages)
@@ -171,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if analyzer_saved.exists() and (args.report_only or args.resume or "analyzer" not in phases):
         analyzer = json.loads(analyzer_saved.read_text(encoding="utf-8"))
     try:
-        with (valkey(work) if "http" in phases and not args.report_only else _null()) as redis_url:
+        with (valkey(work) if phases & {"http", "openrtb"} and not args.report_only else _null()) as redis_url:
             for size in ([] if args.report_only or not phases & set(SIZED) else sizes):
                 saved = work / f"result-{size}.json"
                 r: dict[str, Any] = {"size": size}
@@ -197,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     shutil.rmtree(index_dir, ignore_errors=True)
                     r.pop("inproc", None)
                     r.pop("http", None)
+                    r.pop("openrtb", None)
                     say(f"{size} ads: build")
                     r["build"] = run_build(size, args.seed, index_dir, args.build_timeout, work / f"build-{size}.log",
                                            semantic=not args.no_semantic)
@@ -210,13 +219,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                                              work / f"inproc-{size}.log", timeout=1800 + size / 200)
                     say(f"{size} ads: in-process uncached {g(r, 'inproc', 'uncached')} cached {g(r, 'inproc', 'cached')}")
                     saved.write_text(json.dumps(r), encoding="utf-8")
-                if "http" in phases and not done("http"):
-                    say(f"{size} ads: HTTP")
-                    try:
-                        r["http"] = run_http(size, index_dir, redis_url, pages, args, work)
-                    except Exception as e:  # report what failed, keep the figures measured so far
-                        r["http"] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
-                    say(f"{size} ads: HTTP {r['http']}")
+                for part, label, run in (("http", "HTTP", run_http), ("openrtb", "OpenRTB bidder", run_openrtb)):
+                    if part in phases and not done(part):
+                        say(f"{size} ads: {label}")
+                        try:
+                            r[part] = run(size, index_dir, redis_url, pages, args, work)
+                        except Exception as e:  # report what failed, keep the figures measured so far
+                            r[part] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
+                        say(f"{size} ads: {label} {r[part]}")
+                        saved.write_text(json.dumps(r), encoding="utf-8")
                 if ran:  # stamp the results with when and how they were measured
                     r["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
                     r["command"] = command

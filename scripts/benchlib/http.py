@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,22 @@ async def load_redis(url: str, size: int) -> None:
                                    for c in ids[i:i + 8]))
     finally:
         await r.aclose()
+
+
+def serve_env(redis_url: str, index_dir: Path, work: Path, no_semantic: bool) -> dict[str, str]:
+    """The environment every benchmarked ``admatch serve`` runs with (else its defaults)."""
+    data = work / "data"
+    data.mkdir(exist_ok=True)
+    env = {"ADMATCH_REDIS_URL": redis_url, "ADMATCH_INDEX_DIR": str(index_dir), "ADMATCH_DATA_DIR": str(data),
+           "ADMATCH_PAGE_CACHE_SIZE": "100000"}
+    if no_semantic:
+        env["ADMATCH_SEMANTIC"] = "false"
+    return env
+
+
+def ready_timeout(size: int) -> float:
+    """Longest wait for a server of ``size`` ads to load its index and answer /readyz."""
+    return 120 + size / 2000
 
 
 class CrashLoop(RuntimeError):
@@ -158,7 +174,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %s"
 request = function()
   i = i %% #bodies + 1
-  return wrk.format(nil, "/v1/match", nil, bodies[i])
+  return wrk.format(nil, "%s", nil, bodies[i])
 end
 done = function(summary, latency, requests)
   io.write(string.format('WRKJSON {"requests":%%d,"duration_us":%%d,"non_2xx":%%d,"connect_errors":%%d,' ..
@@ -171,13 +187,14 @@ end
 """
 
 
-def run_wrk(base: str, bodies: list[str], connections: int, seconds: float, work: Path) -> dict[str, Any]:
+def run_wrk(base: str, bodies: list[str], connections: int, seconds: float, work: Path,
+            path: str = "/v1/match", key: str = PUBLISHER_KEY) -> dict[str, Any]:
     """wrk with one thread (so it takes little of the CPU it measures) cycling through ``bodies``
-    on ``connections`` keep-alive connections for ``seconds``."""
+    (POSTed to ``path`` with the bearer ``key``) on ``connections`` keep-alive connections for ``seconds``."""
     wrk = shutil.which("wrk")
     assert wrk
-    script = work / "match.lua"
-    script.write_text(WRK_LUA % (", ".join(f"[==[{b}]==]" for b in bodies), PUBLISHER_KEY), encoding="utf-8")
+    script = work / f"{path.strip('/').replace('/', '-')}.lua"
+    script.write_text(WRK_LUA % (", ".join(f"[==[{b}]==]" for b in bodies), key, path), encoding="utf-8")
     res = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "5s",
                           "-s", str(script), base], capture_output=True, text=True,
                          timeout=seconds + 60, check=False)
@@ -206,19 +223,21 @@ def load_test(base: str, pages: list[dict[str, Any]], connections: int, seconds:
     return drive(base, bodies, connections, seconds, work)
 
 
-def drive(base: str, bodies: list[str], connections: int, seconds: float, work: Path) -> dict[str, Any]:
-    """``bodies`` in turn on ``connections`` keep-alive connections for ``seconds``: wrk when
-    installed, else an asyncio httpx client."""
+def drive(base: str, bodies: list[str], connections: int, seconds: float, work: Path,
+          path: str = "/v1/match", key: str = PUBLISHER_KEY) -> dict[str, Any]:
+    """``bodies`` in turn, POSTed to ``path`` with the bearer ``key``, on ``connections`` keep-alive
+    connections for ``seconds``: wrk when installed, else an asyncio httpx client."""
     if shutil.which("wrk"):
-        return run_wrk(base, bodies, connections, seconds, work)
-    return asyncio.run(_load_httpx(base, bodies, connections, seconds))
+        return run_wrk(base, bodies, connections, seconds, work, path, key)
+    return asyncio.run(_load_httpx(base, bodies, connections, seconds, path, key))
 
 
 def wire_bodies(pages: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(match_body(p, i), ensure_ascii=True) for i, p in enumerate(pages)]
 
 
-async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: float) -> dict[str, Any]:
+async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: float, path: str,
+                      key: str) -> dict[str, Any]:
     import httpx
 
     lat: list[float] = []
@@ -226,7 +245,7 @@ async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: f
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10,
-                                 headers={"Authorization": f"Bearer {PUBLISHER_KEY}",
+                                 headers={"Authorization": f"Bearer {key}",
                                           "Content-Type": "application/json"}) as c:
         async def worker(w: int) -> None:
             nonlocal bad, errors
@@ -234,8 +253,8 @@ async def _load_httpx(base: str, bodies: list[str], connections: int, seconds: f
             while time.monotonic() < deadline:
                 a = time.perf_counter()
                 try:
-                    r = await c.post("/v1/match", content=bodies[i % len(bodies)])
-                    bad += r.status_code != 200
+                    r = await c.post(path, content=bodies[i % len(bodies)])
+                    bad += not r.is_success
                 except httpx.HTTPError:
                     errors += 1
                 lat.append(time.perf_counter() - a)
@@ -256,13 +275,8 @@ def run_http(size: int, index_dir: Path, redis_url: str, pages: list[dict[str, A
     one analyzer worker under the throughput load (:func:`analyzer_under_load`). Every server
     runs as configured by default: pages ranked on first view are offered to the analysis queue."""
     asyncio.run(load_redis(redis_url, size))
-    data = work / "data"
-    data.mkdir(exist_ok=True)
-    env = {"ADMATCH_REDIS_URL": redis_url, "ADMATCH_INDEX_DIR": str(index_dir), "ADMATCH_DATA_DIR": str(data),
-           "ADMATCH_PAGE_CACHE_SIZE": "100000"}
-    if args.no_semantic:
-        env["ADMATCH_SEMANTIC"] = "false"
-    ready = 120 + size / 2000
+    env = serve_env(redis_url, index_dir, work, args.no_semantic)
+    ready = ready_timeout(size)
     out: dict[str, Any] = {"semantic": not args.no_semantic}
     with serve(env, 1, work / f"serve1-{size}.log", ready) as (base, pid):
         out["latency"] = http_latency(base, pages[: args.http_pages], args.rounds, args.http_fresh, f"{size}", work)
@@ -281,19 +295,31 @@ def run_http(size: int, index_dir: Path, redis_url: str, pages: list[dict[str, A
             except Exception as e:  # keep the figures measured so far
                 out["analyzer"] = {"failed": f"{type(e).__name__}: {str(e)[-800:]}"}
 
-    try:
-        with serve(env, 2, work / f"serve2-{size}.log", ready) as (base, pid):
-            two_workers(base, pid)
-    except CrashLoop:
-        # uvicorn (0.30+) kills a worker that does not answer its health check within 5 s; a worker
-        # importing admatch (faiss, scikit-learn, jieba) on a busy machine can take longer, and
-        # `admatch serve` has no option for it. Same app factory, same settings, longer health check.
-        with serve(env, 2, work / f"serve2b-{size}.log", ready, healthcheck_s=120) as (base, pid):
-            two_workers(base, pid)
-            out["load"]["server"] = "uvicorn --factory service.app:create_app --timeout-worker-healthcheck 120"
-            out["load"]["note"] = ("admatch serve --workers 2 crash-looped: uvicorn's 5 s worker health check "
-                                   "expired while workers imported and loaded the index")
+    with serve_two_workers(env, work / f"serve2-{size}.log", ready) as (base, pid, note):
+        two_workers(base, pid)
+        out["load"].update(note)
     return out
+
+
+@contextmanager
+def serve_two_workers(env: dict[str, str], log: Path, ready_timeout: float
+                      ) -> Iterator[tuple[str, int, dict[str, str]]]:
+    """:func:`serve` with ``--workers 2``; yields (base URL, pid, note): the note is empty, or says
+    which server ran instead when ``admatch serve`` crash-looped."""
+    with ExitStack() as stack:
+        note: dict[str, str] = {}
+        try:
+            base, pid = stack.enter_context(serve(env, 2, log, ready_timeout))
+        except CrashLoop:
+            # uvicorn (0.30+) kills a worker that does not answer its health check within 5 s; a worker
+            # importing admatch (faiss, scikit-learn, jieba) on a busy machine can take longer, and
+            # `admatch serve` has no option for it. Same app factory, same settings, longer health check.
+            base, pid = stack.enter_context(serve(env, 2, log.with_name(f"{log.stem}-healthcheck.log"),
+                                                  ready_timeout, healthcheck_s=120))
+            note = {"server": "uvicorn --factory service.app:create_app --timeout-worker-healthcheck 120",
+                    "note": "admatch serve --workers 2 crash-looped: uvicorn's 5 s worker health check "
+                            "expired while workers imported and loaded the index"}
+        yield base, pid, note
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 
 from benchlib.common import LIBRARIES, PAGE_CHARS, K
 from benchlib.fmt import fmt, g, ratio, size_label, stopped_at
+from benchlib.report_openrtb import openrtb_rows
 from benchlib.report_semantic import analysed_rows, analyzer_load_rows, analyzer_rows, build_rows
 from benchlib.targets import target_rows
 
@@ -191,6 +192,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
     if tnotes:
         L += [""] + [f"- {n}" for n in tnotes]
     L += analyzer_load_rows(ok)
+    L += openrtb_rows(ok)
     L += analyzer_rows(meta.get("analyzer"))
     L += ["", "## Against the targets", "", "| target | measured | met |", "|---|---|---|"]
     L += target_rows(results, meta.get("analyzer"))
@@ -207,6 +209,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any],
     fails = [(size_label(r["size"]) + " " + name, g(r, *path)) for r in results
              for name, path in (("build", ("build", "failed")), ("cold build", ("build", "cold", "failed")),
                                 ("inproc", ("inproc", "failed")), ("http", ("http", "failed")),
+                                ("openrtb", ("openrtb", "failed")),
                                 ("throughput with the analyzer", ("http", "analyzer", "failed")))
              if g(r, *path)]
     if g(meta.get("analyzer"), "failed"):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlib.fmt import fmt, g, stopped_at
+from benchlib.report_openrtb import openrtb_targets
 
 
 def targets(results: list[dict[str, Any]], analyzer: dict[str, Any] | None = None
@@ -26,6 +27,7 @@ def targets(results: list[dict[str, Any]], analyzer: dict[str, Any] | None = Non
         ("100k ads: ≥ 1,000 matches/s over HTTP, 2 workers, cached, billing on"
          + (" (analysis queue on)" if semantic else ""), g(r100, "http", "load", "rps"), 1000.0, True),
     ]
+    rows += openrtb_targets(r100)
     if semantic:
         rows += [
             ("100k ads: in-process p99 of a page ranked with its stored vector ≤ 15 ms (the uncached budget)",
