@@ -19,18 +19,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from threadpoolctl import threadpool_limits
 
+from matching.conversions import CvrPrior
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
 from service import metrics
 from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
 from service.api.body_limit import BodyLimit, BodyLimits
-from service.api.routes import admin, ads, campaigns, click, match, ops, reports
+from service.api.routes import admin, ads, campaigns, click, conversions, match, ops, reports
 from service.billing.billing import Billing, Clock
 from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
+from service.conversions.rates import ConversionRates
+from service.conversions.recorder import Conversions
 from service.errors import AdmatchError, Unavailable
 from service.resilience.backoff import LoopHealth
 from service.resilience.breaker import CircuitBreaker
@@ -154,7 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder = IndexHolder(settings.index_root, MatchConfig(floor=settings.relevance_floor), vectors)
         billing = Billing(r, Clock(settings.timezone), click_window_s=settings.click_window_seconds,
                           buffered=settings.impression_flush_seconds > 0,
-                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)))
+                          pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)),
+                          attribution_window_s=settings.attribution_window_seconds)
         ctx = AppContext(settings=settings, redis=r, catalog=catalog, index=holder,
                          blocked=BlockedCache(catalog), billing=billing,
                          signer=ClickSigner(await click_keys(settings, r)),
@@ -164,6 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          ad_vectors=vectors)
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
+        ctx.conversions = Conversions(r, billing, window_s=settings.attribution_window_seconds)
+        ctx.conversion_rates = ConversionRates(r, CvrPrior(settings.cvr_prior, settings.cvr_prior_clicks))
         limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
 
         def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
@@ -210,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     _guard_hosts(app, settings)
-    for module in (match, click, campaigns, ads, reports, admin, ops):
+    for module in (match, click, conversions, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
     return app
 

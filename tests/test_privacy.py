@@ -114,7 +114,7 @@ def test_signed_only_tokens_issued_before_the_cut_over_still_charge(fast_client,
     v1 = URLSafeSerializer([OLD_KEY], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
     old_token = v1.dumps(dataclasses.asdict(claim))
     r = w.click(f"/v1/click/{old_token}")
-    assert (r.status_code, r.headers["location"]) == (302, AD["landing_url"])
+    assert (r.status_code, r.headers["location"]) == (302, f"{AD['landing_url']}?admatch_click={claim.imp}.{claim.cmp}")
     assert ledger_reasons(clean_redis, w.cmp_id) == ["valid"]
     forged = v1.dumps({**dataclasses.asdict(claim), "price": 1})[:-3] + "AAA"
     assert w.click(f"/v1/click/{forged}").status_code == 400

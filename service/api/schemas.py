@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from matching.categories import load_taxonomy
+from matching.conversions import EVENT_PATTERN
 from matching.match_types import MatchType, parse_keyword
 from matching.user_keys import personal_data_kind
 from service.store.records import Pacing, Status
@@ -15,6 +16,7 @@ from service.store.records import Pacing, Status
 MAX_KEYWORD_CHARS = 40
 MAX_KEYWORDS = 1000
 MAX_BID_FEN = 1_000_000  # 10,000 yuan per click: anything above is a typo
+MAX_CPA_FEN = 100_000_000  # 1,000,000 yuan per conversion
 
 
 def _keyword(value: str) -> str:
@@ -95,6 +97,18 @@ class PublisherView(BaseModel):
 
 
 # ---- campaigns and ads --------------------------------------------------------------------------
+EventType = Annotated[str, Field(pattern=EVENT_PATTERN, examples=["order"],
+                                 description="conversion event type: lower-case letters, digits, _ "
+                                             "(order, lead, conversation_started …)")]
+CpaBidFen = Annotated[int, Field(ge=1, le=MAX_CPA_FEN, description="bid per conversion in fen (分)")]
+
+
+def _check_cpa(event: str | None, bid: int | None) -> None:
+    if (event is None) != (bid is None):
+        raise ValueError("cpa_event and cpa_bid_fen go together: send both to pay per conversion, "
+                         "or neither to pay per click")
+
+
 class CampaignIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广", "daily_budget_fen": 500000, "total_budget_fen": 5000000}]})
 
@@ -105,6 +119,14 @@ class CampaignIn(Strict):
     pacing: Pacing = Field(default=Pacing.ASAP, description="asap, or even: spread the daily budget")
     frequency_cap: int | None = Field(default=None, ge=1, le=1000,
                                       description="impressions per user (user_key) per day")
+    cpa_event: EventType | None = Field(
+        default=None, description="pay per conversion of this event type instead of per click (with cpa_bid_fen)")
+    cpa_bid_fen: CpaBidFen | None = Field(default=None, examples=[5000])
+
+    @model_validator(mode="after")
+    def _cpa(self) -> CampaignIn:
+        _check_cpa(self.cpa_event, self.cpa_bid_fen)
+        return self
 
 
 class CampaignPatch(Strict):
@@ -116,6 +138,14 @@ class CampaignPatch(Strict):
     total_budget_fen: Fen | None = None
     pacing: Pacing | None = None
     frequency_cap: int | None = Field(default=None, ge=1, le=1000)
+    cpa_event: EventType | None = Field(default=None, description="with cpa_bid_fen: pay per conversion")
+    cpa_bid_fen: CpaBidFen | None = None
+
+    @model_validator(mode="after")
+    def _cpa(self) -> CampaignPatch:
+        if "cpa_event" in self.model_fields_set or "cpa_bid_fen" in self.model_fields_set:
+            _check_cpa(self.cpa_event, self.cpa_bid_fen)
+        return self
 
 
 class CampaignOut(BaseModel):
@@ -127,6 +157,8 @@ class CampaignOut(BaseModel):
     total_budget_fen: int | None
     pacing: Pacing
     frequency_cap: int | None
+    cpa_event: str | None = None
+    cpa_bid_fen: int | None = None
     created_at: str
     updated_at: str
 
@@ -299,7 +331,7 @@ class Explanation(BaseModel):
     matched: list[MatchedKeyword]
     signals: dict[str, float] = Field(description="each relevance signal's score in [0, 1]")
     quality: float = Field(description="relevance used as the auction's quality term")
-    bid_fen: int = Field(description="the CPC bid that entered the auction")
+    bid_fen: int = Field(description="the bid that entered the auction (per conversion for a CPA ad)")
 
 
 class MatchedAd(BaseModel):
@@ -311,10 +343,13 @@ class MatchedAd(BaseModel):
     score: float
     matched_keywords: list[str]
     impression_id: str
-    price_fen: int = Field(description="what a valid click on this ad costs (GSP price)")
+    price_fen: int = Field(description="what a valid click on this ad costs (GSP price); per conversion "
+                                       "of conversion_event when pays_per is conversion")
     click_url: str = Field(description="send the reader here on click; it redirects to landing_url")
     explanation: Explanation | None = None
     house_ad: bool = False
+    pays_per: str = Field(default="click", description="click, or conversion (a CPA campaign: clicks are free)")
+    conversion_event: str | None = Field(default=None, description="the event a CPA ad pays for")
 
 
 class MatchResponse(BaseModel):
@@ -353,3 +388,29 @@ class IndexStatus(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     detail: str
+
+
+# ---- conversions --------------------------------------------------------------------------------
+class ConversionIn(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "click": "9f0c2e6a4b1d4f7e8a3c5b2d1e0f9a8b.cmp_3f2a1b4c5d6e", "event": "order", "value_fen": 129900,
+        "order_id": "SO-20250301-0042"}]})
+
+    click: str = Field(min_length=1, max_length=200,
+                       description="the admatch_click parameter the landing URL was opened with")
+    event: EventType
+    value_fen: Fen = Field(default=0, description="what the conversion is worth to you, in fen (for ROI)")
+    order_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+                                 description="your order or lead id, printable ASCII: a conversion is "
+                                             "counted (and charged) once per order id")
+
+
+class ConversionOut(BaseModel):
+    counted: bool = Field(description="counted in reports (and charged, for a CPA ad)")
+    reason: str = Field(description="counted, or why not: duplicate_order, invalid_click, outside_window")
+    detail: str
+    charged_fen: int = Field(description="charged for this conversion (CPA ads only)")
+    billing: str = Field(description="cpc (the click was paid), charged, budget_exhausted (counted, "
+                                     "not charged), other_event (a CPA ad bought for another event), or ''")
+    campaign_id: str | None = None
+    ad_id: str | None = None

@@ -61,9 +61,16 @@ class ClickClaim:
     issued: float  # unix seconds
     url: str
     user: str | None = None  # the user's pseudonym (Billing.pseudonym), never the user key
+    # For reports and conversions (absent from tokens sealed before them): the ad's first matched
+    # keyword and the page's top category ('' none), and the event a CPA ad was bought for ('' = a
+    # CPC ad; then ``price`` is per conversion and the click itself is free).
+    kw: str = ""
+    cat: str = ""
+    cpa: str = ""
 
 
 _FIELDS = tuple(f.name for f in fields(ClickClaim))  # dataclasses.asdict deep-copies: slower per click
+_MIN_FIELDS = _FIELDS.index("user") + 1  # tokens sealed before the report fields hold this many
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -74,7 +81,7 @@ def _derive(secret: str) -> tuple[bytes, AESGCMSIV]:
 
 
 def _claim(values: object) -> ClickClaim:
-    if not isinstance(values, list) or len(values) != len(_FIELDS):
+    if not isinstance(values, list) or not _MIN_FIELDS <= len(values) <= len(_FIELDS):
         raise ValueError("not a claim")
     c = ClickClaim(*values)
     if not isinstance(c.price, int) or not isinstance(c.issued, int | float):

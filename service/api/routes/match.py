@@ -104,13 +104,15 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
     placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=body.slots, publisher=publisher, user_key=body.user_key,
-        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding)
+        blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding,
+        conversion_rates=c.conversion_rates)
     base = click_base(request)
     ads = [MatchedAd(ad_id=x.candidate.ad.id, campaign_id=x.candidate.ad.campaign_id,
                      title=x.candidate.ad.title, description=x.candidate.ad.description,
                      landing_url=x.candidate.ad.landing_url, score=round(x.candidate.score, 4),
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
-                     price_fen=x.win.price_fen, click_url=base + x.token, explanation=_explanation(x))
+                     price_fen=x.win.price_fen, click_url=base + x.token, explanation=_explanation(x),
+                     pays_per="conversion" if x.cpa_event else "click", conversion_event=x.cpa_event)
            for x in placements]
     metrics.MATCH_ADS.inc(len(ads))
     if not ads:
