@@ -1,7 +1,10 @@
 """Campaign and publisher reports from the hourly counters the click script and impressions keep.
 
-Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen), average CPC and,
-for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
+Figures: impressions, valid clicks, invalid clicks by reason, CTR, spend (fen: clicks and CPA
+conversions), average CPC, conversions (counted ones, in the hour they arrived), conversion rate
+(conversions ÷ clicks), conversion value (fen), cost per conversion (spend ÷ conversions) and ROI
+(value ÷ spend), and, for publishers, earnings = floor(spend × revenue share) per row (the total is
+floored once).
 Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
 per impression) and the repeats counted only (``rep:<reason>``).
 """
@@ -35,6 +38,10 @@ class Row:
     invalid_clicks: dict[str, int] = field(default_factory=dict)
     spend_fen: int = 0
     earnings_fen: int | None = None
+    conversions: int = 0
+    conversion_value_fen: int = 0
+    key: str | None = None  # breakdown rows: the ad, keyword or page category (service.billing.breakdown)
+    label: str | None = None  # a page category's name
 
     @property
     def ctr(self) -> float:
@@ -44,19 +51,40 @@ class Row:
     def avg_cpc_fen(self) -> float:
         return round(self.spend_fen / self.clicks, 2) if self.clicks else 0.0
 
-    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int]) -> None:
+    @property
+    def conversion_rate(self) -> float:
+        return round(self.conversions / self.clicks, 6) if self.clicks else 0.0
+
+    @property
+    def cost_per_conversion_fen(self) -> float:
+        return round(self.spend_fen / self.conversions, 2) if self.conversions else 0.0
+
+    @property
+    def roi(self) -> float:
+        return round(self.conversion_value_fen / self.spend_fen, 4) if self.spend_fen else 0.0
+
+    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int], conversions: int = 0,
+            value: int = 0) -> None:
         self.impressions += imp
         self.clicks += clicks
         self.spend_fen += spend
+        self.conversions += conversions
+        self.conversion_value_fen += value
         for k, v in invalid.items():
             self.invalid_clicks[k] = self.invalid_clicks.get(k, 0) + v
 
     def as_dict(self) -> dict[str, object]:
-        d: dict[str, object] = {
+        d: dict[str, object] = {} if self.key is None else {"key": self.key}
+        if self.label is not None:
+            d["name"] = self.label
+        d |= {
             "period": self.period, "impressions": self.impressions, "clicks": self.clicks,
             "invalid_clicks": dict(sorted(self.invalid_clicks.items())),
             "invalid_total": sum(self.invalid_clicks.values()), "ctr": self.ctr,
-            "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen}
+            "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen,
+            "conversions": self.conversions, "conversion_rate": self.conversion_rate,
+            "conversion_value_fen": self.conversion_value_fen,
+            "cost_per_conversion_fen": self.cost_per_conversion_fen, "roi": self.roi}
         if self.earnings_fen is not None:
             d["earnings_fen"] = self.earnings_fen
         return d
@@ -103,7 +131,8 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
         if not stats:
             continue
         inv = _invalid(stats)
-        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv)
+        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv, _int(stats, "conv"),
+                _int(stats, "cval"))
         rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
         total.add(*args)
     return [rows[k] for k in sorted(rows)], total
@@ -161,10 +190,17 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
-    w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
-                "avg_cpc_fen"] + (["earnings_fen"] if with_earnings else []))
+    with_key = any(row.key is not None for row in rows)
+    with_label = any(row.label is not None for row in rows)
+    w.writerow((["key"] if with_key else []) + (["name"] if with_label else [])
+               + ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
+                  "avg_cpc_fen", "conversions", "conversion_rate", "conversion_value_fen",
+                  "cost_per_conversion_fen", "roi"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
-        cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                 row.ctr, row.spend_fen, row.avg_cpc_fen] + ([row.earnings_fen] if with_earnings else [])
+        cells = (([row.key or ""] if with_key else []) + ([row.label or ""] if with_label else [])
+                 + [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
+                    row.ctr, row.spend_fen, row.avg_cpc_fen, row.conversions, row.conversion_rate,
+                    row.conversion_value_fen, row.cost_per_conversion_fen, row.roi]
+                 + ([row.earnings_fen] if with_earnings else []))
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from service.api.routes import ctx
 from service.auth import principal
-from service.billing import reports
+from service.billing import breakdown, reports
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.catalog import Principal
 from service.store.records import Role
@@ -47,7 +47,8 @@ Gran = Annotated[Literal["hour", "day"], Query(description="row per hour or per 
 Fmt = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
-@router.get("/campaigns/{campaign_id}", summary="A campaign's impressions, clicks, invalid clicks, spend")
+@router.get("/campaigns/{campaign_id}",
+            summary="A campaign's impressions, clicks, invalid clicks, spend, conversions, value and ROI")
 async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: Start = None, end: End = None,
                           granularity: Gran = "day", fmt: Fmt = "json") -> Any:
     c = ctx(request)
@@ -59,6 +60,25 @@ async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: 
     await c.billing.flush()  # this process's gathered impressions first
     rows, total = await reports.campaign_rows(c.redis, campaign_id, s, e, granularity)
     return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt)
+
+
+@router.get("/campaigns/{campaign_id}/{dimension}",
+            summary="A campaign's impressions, clicks, spend and conversions by ad, matched keyword or page category")
+async def campaign_breakdown(campaign_id: str, dimension: Literal["ads", "keywords", "categories"], request: Request,
+                             p: AnyKey, start: Start = None, end: End = None,
+                             granularity: Annotated[Literal["total", "day"], Query(
+                                 description="one row per key over the range, or per key and day")] = "total",
+                             fmt: Fmt = "json") -> Any:
+    c = ctx(request)
+    if p.role == Role.ADVERTISER:
+        await c.catalog.get_campaign(p.id, campaign_id)  # 404 for another advertiser's campaign
+    elif p.role != Role.ADMIN:
+        raise Forbidden("campaign reports need the owning advertiser's key")
+    s, e = _range(request, start, end)
+    await c.billing.flush()  # this process's gathered impressions first
+    dim: breakdown.Dimension = {"ads": "ad", "keywords": "keyword", "categories": "category"}[dimension]  # type: ignore[assignment]
+    rows, total = await breakdown.breakdown_rows(c.redis, campaign_id, s, e, dim, granularity)
+    return _respond(request, {"campaign_id": campaign_id, "by": dim}, rows, total, s, e, granularity, fmt)
 
 
 @router.get("/publishers/{publisher_id}", summary="A publisher's impressions, clicks and earnings")
