@@ -10,18 +10,12 @@ from fastapi.testclient import TestClient
 
 from matching.conversions import click_param
 from service.billing.clicks import ClickSigner
+from tests import test_clicks_http as shared
 from tests.conftest import ADMIN_KEY, auth
-from tests.test_clicks_http import (  # noqa: F401 - fixtures used by name
-    ADV_KEY,
-    AD,
-    CMP_ID,
-    OLD_KEY,
-    World,
-    fast_client,
-    index_dir,
-    token_of,
-    world,
-)
+from tests.test_clicks_http import AD, ADV_KEY, CMP_ID, OLD_KEY, World, token_of
+
+# the shared module's fixtures: its one-ad index (built once), its app and its seeded world
+index_dir, fast_client, world = shared.index_dir, shared.fast_client, shared.world
 
 FLOOR = 10
 CPA_BID = 5000
