@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.routes.match import click_base
+from service.api.schemas import ErrorOut
 from service.auth import Admin, principal, require
 from service.billing.clicks import BadClickToken
 from service.errors import AdmatchError, Forbidden, InvalidInput, NotReady
@@ -68,7 +70,8 @@ def router_for(settings: Settings) -> APIRouter:
     notices = path.rsplit("/", 1)[0]
 
     @router.post(path, summary="OpenRTB 2.6 bid request → BidResponse (exchange key)",
-                 responses={204: {"description": "no bid"}, 400: {"description": "not a BidRequest"}})
+                 responses={**errors(401, 403, 413, 503), 204: {"description": "no bid"},
+                            400: {"model": ErrorOut, "description": "not an OpenRTB 2.6 BidRequest"}})
     async def openrtb_bid(request: Request, p: ExchangeP) -> Response:
         started = time.perf_counter()
         o, store = _state(request)
@@ -107,16 +110,17 @@ def router_for(settings: Settings) -> APIRouter:
                 await c.billing.record_impressions(claim.pub, [(claim.ad, claim.cmp)], now, None)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.get(notices + "/win/{token}", status_code=204, summary="Win notice (nurl)")
+    @router.get(notices + "/win/{token}", status_code=204, summary="Win notice (nurl)", responses=errors(422))
     async def win(token: str, request: Request) -> Response:
         return await _notice(request, token, "w")
 
-    @router.get(notices + "/bill/{token}", status_code=204, summary="Billing notice (burl): counts the impression")
+    @router.get(notices + "/bill/{token}", status_code=204, summary="Billing notice (burl): counts the impression",
+                responses=errors(422))
     async def bill(token: str, request: Request) -> Response:
         return await _notice(request, token, "b")
 
     @router.post("/v1/exchanges", status_code=201, response_model=ExchangeOut,
-                 summary="Create an OpenRTB exchange and its API key (admin)")
+                 summary="Create an OpenRTB exchange and its API key (admin)", responses=errors(401, 403, 422))
     async def create_exchange(body: ExchangeIn, request: Request, _: Admin) -> ExchangeOut:
         _o, store = _state(request)
         x, key = await store.create(body.name, body.currency, body.revenue_share, shading=body.shading,
@@ -124,7 +128,8 @@ def router_for(settings: Settings) -> APIRouter:
         return ExchangeOut(**_fields(x), api_key=key)
 
     @router.get("/v1/reports/exchanges/{exchange_id}", response_model=ExchangeReport,
-                summary="Bid requests, bids, wins, billed impressions and win rate by day (admin or the exchange)")
+                summary="Bid requests, bids, wins, billed impressions and win rate by day (admin or the exchange)",
+                responses=errors(401, 403, 404, 422))
     async def exchange_report(exchange_id: str, request: Request, p: AnyKey,
                               start: Annotated[date, Query(alias="from")],
                               end: Annotated[date, Query(alias="to")]) -> ExchangeReport:
