@@ -26,6 +26,9 @@ class BudgetState:
     even_pacing: bool = False
     frequency_cap: int | None = None  # impressions per user per day
     user_impressions_today: int = 0
+    # How the campaign pays: per click (None), or cpa_bid_fen per conversion of cpa_event.
+    cpa_event: str | None = None
+    cpa_bid_fen: int = 0
 
 
 def remaining_fen(s: BudgetState) -> int | None:

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from matching.brand import AdCategories
 from matching.categories import CategoryClassifier
+from matching.conversions import CvrPrior
 from matching.ctr import CtrConfig
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
@@ -30,12 +31,26 @@ from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
 from service.api import openapi
 from service.api.body_limit import BodyLimit, BodyLimits
-from service.api.routes import admin, ads, campaigns, click, demo, match, ops, reports, sites, tag
+from service.api.routes import (
+    admin,
+    ads,
+    campaigns,
+    click,
+    conversions,
+    demo,
+    match,
+    ops,
+    reports,
+    sites,
+    tag,
+)
 from service.billing.billing import Billing, Clock
 from service.billing.click_flow import ClickJob, PendingClick, RateLimits
 from service.billing.clicks import ClickSigner
 from service.billing.pseudonyms import Pseudonyms
 from service.context import AppContext
+from service.conversions.rates import ConversionRates
+from service.conversions.recorder import Conversions
 from service.ctr.log import ImpressionLog
 from service.ctr.serving import CtrServing
 from service.ctr.stats import CtrStats
@@ -171,7 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing = Billing(r, clock, click_window_s=settings.click_window_seconds,
                           buffered=settings.impression_flush_seconds > 0,
                           pseudonyms=Pseudonyms(await pseudonym_secret(settings, r)),
-                          ctr_ttl_s=(settings.ctr_window_days + 2) * 86400)
+                          ctr_ttl_s=(settings.ctr_window_days + 2) * 86400,
+                          attribution_window_s=settings.attribution_window_seconds)
         implog = ImpressionLog(r, settings.impression_log_maxlen, buffered=billing.buffered)
         ctr_stats = CtrStats(r, clock, config=CtrConfig(exploration=settings.ctr_exploration),
                              window_days=settings.ctr_window_days)
@@ -186,6 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          views=Views(r, billing.clock, window_s=settings.click_window_seconds))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
+        ctx.conversions = Conversions(r, billing, window_s=settings.attribution_window_seconds)
+        ctx.conversion_rates = ConversionRates(r, CvrPrior(settings.cvr_prior, settings.cvr_prior_clicks))
         limits = RateLimits(settings.clicks_per_minute, settings.clicks_per_hour)
 
         def decide(pending: PendingClick) -> Any:  # a spooled click, as the click route decides one
@@ -237,7 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     _guard_hosts(app, settings)
-    for module in (match, click, tag, sites, campaigns, ads, reports, admin, ops):
+    for module in (match, click, conversions, tag, sites, campaigns, ads, reports, admin, ops):
         app.include_router(module.router)
     if settings.demo_pages:
         app.include_router(demo.router)

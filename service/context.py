@@ -14,6 +14,8 @@ from service.analysis.queue import AnalysisQueue
 from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickSigner
+from service.conversions.rates import ConversionRates
+from service.conversions.recorder import Conversions
 from service.ctr.serving import CtrServing
 from service.resilience.breaker import CircuitBreaker
 from service.resilience.spool import ClickSpool
@@ -56,3 +58,5 @@ class AppContext:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     breaker: CircuitBreaker | None = None  # of the Redis client: open while Redis is unavailable
     spool: ClickSpool | None = None  # clicks redirected while Redis could not decide them
+    conversions: Conversions | None = None
+    conversion_rates: ConversionRates | None = None  # CPA ads' predicted conversion rates

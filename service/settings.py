@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="use the sentence encoder: ads encoded at upload and build, pages in the background; "
                     "false: lexical signals only (about 100 MB less per process)")
 
+    # Conversions and pay per conversion (service/conversions/).
+    attribution_window_seconds: float = Field(
+        default=7 * 86400, gt=0, le=90 * 86400,
+        description="a conversion is attributed to a valid click at most this long before it")
+    cvr_prior: float = Field(default=0.02, gt=0, le=1,
+                             description="conversions per valid click assumed before any is seen (CPA bids)")
+    cvr_prior_clicks: float = Field(
+        default=100, gt=0, description="clicks' worth of weight each level's conversion rate is shrunk with")
+
     # Privacy and ledger retention (issue 14).
     pseudonym_secret: SecretStr | None = Field(
         default=None,

@@ -556,16 +556,20 @@ def test_publisher_rows_by_day_across_campaigns(redis_url, clean_redis):
 
 @pytest.mark.parametrize("share", [None, 0.5], ids=["campaign", "publisher"])
 def test_csv_report_has_a_column_per_figure_and_invalid_reason(share):
-    """The CSV has period, impressions, clicks, one column per invalid reason, ctr, spend, CPC, viewable impressions
-    and viewability (and earnings for publishers)."""
+    """The CSV has period, impressions, clicks, one column per invalid reason, ctr, spend, CPC, viewable impressions,
+    viewability, conversions, conversion rate, conversion value, cost per conversion and ROI (and earnings for
+    publishers)."""
     row = reports.Row("2026-12-01", impressions=10, clicks=2, invalid_clicks={"bot": 3, "expired": 1}, spend_fen=90,
-                      earnings_fen=None if share is None else 45, viewable=4)
+                      earnings_fen=None if share is None else 45, viewable=4, conversions=1, conversion_value_fen=270)
     total = dataclasses.replace(row, period="total", invalid_clicks=dict(row.invalid_clicks))
     lines = reports.to_csv([row], total).splitlines()
     reasons = [x.value for x in InvalidReason]
     header = ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen", "avg_cpc_fen",
-              "viewable_impressions", "viewability"]
-    figures = ["10", "2", *[str(row.invalid_clicks.get(x, 0)) for x in reasons], "0.2", "90", "45.0", "4", "0.4"]
+              "viewable_impressions", "viewability", "conversions", "conversion_rate", "conversion_value_fen",
+              "cost_per_conversion_fen", "roi"]
+    # by hand: ctr 2/10, CPC 90/2, viewability 4/10, conversion rate 1/2, cost per conversion 90/1, ROI 270/90
+    figures = ["10", "2", *[str(row.invalid_clicks.get(x, 0)) for x in reasons], "0.2", "90", "45.0", "4", "0.4",
+               "1", "0.5", "270", "90.0", "3.0"]
     if share is not None:
         header.append("earnings_fen")
         figures.append("45")

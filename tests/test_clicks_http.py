@@ -181,7 +181,8 @@ def test_click_redirects_to_the_landing_page_and_charges_the_price(fast_client, 
     ad = w.one_ad()
     r = w.click(ad["click_url"])
     assert r.status_code == 302
-    assert r.headers["location"] == AD["landing_url"]
+    # the landing page gets its click id, for conversions
+    assert r.headers["location"] == f"{AD['landing_url']}?admatch_click={ad['impression_id']}.{CMP_ID}"
     assert r.headers["cache-control"] == "no-store"
     t = w.totals()
     assert (t["impressions"], t["clicks"], t["spend_fen"], t["invalid_total"]) == (1, 1, ad["price_fen"], 0)
@@ -219,7 +220,7 @@ def test_expired_click_redirects_but_is_recorded_expired(fast_client, world, cle
     claim = signer.verify(token_of(w.one_ad()["click_url"]))
     old = signer.sign(dataclasses.replace(claim, issued=claim.issued - 2 * 3600))
     r = w.click(f"/v1/click/{old}")
-    assert (r.status_code, r.headers["location"]) == (302, AD["landing_url"])
+    assert (r.status_code, r.headers["location"]) == (302, f"{AD['landing_url']}?admatch_click={claim.imp}.{claim.cmp}")
     assert ledger_reasons(clean_redis, w.cmp_id) == ["expired"]
     t = w.totals()
     assert (t["clicks"], t["spend_fen"], t["invalid_clicks"]) == (0, 0, {"expired": 1})

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from matching.categories import load_taxonomy
+from matching.conversions import EVENT_PATTERN
 from matching.match_types import MatchType, parse_keyword
 from matching.user_keys import personal_data_kind
 from service.store.records import Pacing, ReviewStatus, Status
@@ -15,6 +16,7 @@ from service.store.records import Pacing, ReviewStatus, Status
 MAX_KEYWORD_CHARS = 40
 MAX_KEYWORDS = 1000
 MAX_BID_FEN = 1_000_000  # 10,000 yuan per click: anything above is a typo
+MAX_CPA_FEN = 100_000_000  # 1,000,000 yuan per conversion
 
 
 def _keyword(value: str) -> str:
@@ -104,6 +106,18 @@ class PublisherView(BaseModel):
 
 
 # ---- campaigns and ads --------------------------------------------------------------------------
+EventType = Annotated[str, Field(pattern=EVENT_PATTERN, examples=["order"],
+                                 description="conversion event type: lower-case letters, digits, _ "
+                                             "(order, lead, conversation_started …)")]
+CpaBidFen = Annotated[int, Field(ge=1, le=MAX_CPA_FEN, description="bid per conversion in fen (分)")]
+
+
+def _check_cpa(event: str | None, bid: int | None) -> None:
+    if (event is None) != (bid is None):
+        raise ValueError("cpa_event and cpa_bid_fen go together: send both to pay per conversion, "
+                         "or neither to pay per click")
+
+
 class CampaignIn(Strict):
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "春季楼盘推广", "daily_budget_fen": 500000, "total_budget_fen": 5000000}]})
 
@@ -114,6 +128,14 @@ class CampaignIn(Strict):
     pacing: Pacing = Field(default=Pacing.ASAP, description="asap, or even: spread the daily budget")
     frequency_cap: int | None = Field(default=None, ge=1, le=1000,
                                       description="impressions per user (user_key) per day")
+    cpa_event: EventType | None = Field(
+        default=None, description="pay per conversion of this event type instead of per click (with cpa_bid_fen)")
+    cpa_bid_fen: CpaBidFen | None = Field(default=None, examples=[5000])
+
+    @model_validator(mode="after")
+    def _cpa(self) -> CampaignIn:
+        _check_cpa(self.cpa_event, self.cpa_bid_fen)
+        return self
 
 
 class CampaignPatch(Strict):
@@ -125,6 +147,14 @@ class CampaignPatch(Strict):
     total_budget_fen: Fen | None = None
     pacing: Pacing | None = None
     frequency_cap: int | None = Field(default=None, ge=1, le=1000)
+    cpa_event: EventType | None = Field(default=None, description="with cpa_bid_fen: pay per conversion")
+    cpa_bid_fen: CpaBidFen | None = None
+
+    @model_validator(mode="after")
+    def _cpa(self) -> CampaignPatch:
+        if "cpa_event" in self.model_fields_set or "cpa_bid_fen" in self.model_fields_set:
+            _check_cpa(self.cpa_event, self.cpa_bid_fen)
+        return self
 
 
 class CampaignOut(BaseModel):
@@ -136,6 +166,8 @@ class CampaignOut(BaseModel):
     total_budget_fen: int | None
     pacing: Pacing
     frequency_cap: int | None
+    cpa_event: str | None = None
+    cpa_bid_fen: int | None = None
     created_at: str
     updated_at: str
 
@@ -371,9 +403,11 @@ class Explanation(BaseModel):
     quality: float = Field(description="the auction's quality term: the predicted click-through at the top "
                                        "slot (a Thompson draw when the auction explored), or the relevance "
                                        "score when ADMATCH_CTR_ENABLED is false")
-    bid_fen: int = Field(description="the CPC bid that entered the auction")
+    bid_fen: int = Field(description="the bid that entered the auction (per conversion for a CPA ad)")
     predicted_ctr: float | None = Field(default=None, description="predicted click-through at this ad's slot")
     explored: bool = Field(default=False, description="this auction ranked by draws from the model (exploration)")
+    predicted_cvr: float | None = Field(default=None, description="a CPA ad's predicted conversions per click "
+                                        "(its eCPM is bid_fen × quality × predicted_cvr); null for a CPC ad")
 
 
 class MatchedAd(BaseModel):
@@ -385,13 +419,16 @@ class MatchedAd(BaseModel):
     score: float
     matched_keywords: list[str]
     impression_id: str
-    price_fen: int = Field(description="what a valid click on this ad costs (GSP price)")
+    price_fen: int = Field(description="what a valid click on this ad costs (GSP price); per conversion "
+                                       "of conversion_event when pays_per is conversion")
     click_url: str = Field(description="send the reader here on click; it redirects to landing_url")
     adomain: str = Field(default="", description="the advertiser's domain (landing URL host, without www.)")
     view_url: str | None = Field(default=None, description="POST here (empty body) once the ad has been at "
                                  "least 50 % in view for 1 s: a viewable impression, counted once")
     explanation: Explanation | None = None
     house_ad: bool = False
+    pays_per: str = Field(default="click", description="click, or conversion (a CPA campaign: clicks are free)")
+    conversion_event: str | None = Field(default=None, description="the event a CPA ad pays for")
 
 
 class MatchResponse(BaseModel):
@@ -437,8 +474,20 @@ class ReportRow(BaseModel):
     invalid_clicks: dict[str, int] = Field(description="invalid clicks by reason (duplicate, bot, expired …)")
     invalid_total: int
     ctr: float = Field(description="clicks / impressions")
-    spend_fen: int
+    spend_fen: int = Field(description="clicks and CPA conversions charged, fen")
     avg_cpc_fen: float
+    conversions: int = Field(default=0, description="conversions counted, in the hour they arrived")
+    conversion_rate: float = Field(default=0.0, description="conversions / clicks")
+    conversion_value_fen: int = Field(default=0, description="what the counted conversions are worth to the "
+                                      "advertiser (the value_fen sent), fen")
+    cost_per_conversion_fen: float = Field(default=0.0, description="spend_fen / conversions")
+    roi: float = Field(default=0.0, description="conversion_value_fen / spend_fen")
+
+
+class BreakdownRow(ReportRow):
+    key: str | None = Field(default=None, description="the ad id, matched keyword or page category id "
+                            "(absent on the totals)")
+    name: str | None = Field(default=None, description="a page category's Chinese name ('' unknown)")
 
 
 class PublisherReportRow(ReportRow):
@@ -465,6 +514,14 @@ class CampaignReport(Report):
     rows: list[ReportRow]
     totals: ReportRow
     chain: dict[str, ChainHead] = Field(default_factory=dict, description="ledger chain head by billing day")
+
+
+class BreakdownReport(Report):
+    campaign_id: str
+    by: Literal["ad", "keyword", "category"]
+    granularity: Literal["total", "day"]  # type: ignore[assignment]  # one row per key, or per key and day
+    rows: list[BreakdownRow] = Field(description="most spend first, then most impressions, then key")
+    totals: BreakdownRow
 
 
 class PublisherReport(Report):
@@ -526,3 +583,29 @@ class ValidationErrorOut(BaseModel):
     detail: str = Field(description="every problem, each as 'field: what to change', joined by '; '")
     fields: list[FieldError] = Field(description="each problem's field and message")
     rows: list[RowError] | None = Field(default=None, description="CSV uploads: every bad line")
+
+
+# ---- conversions --------------------------------------------------------------------------------
+class ConversionIn(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [{
+        "click": "9f0c2e6a4b1d4f7e8a3c5b2d1e0f9a8b.cmp_3f2a1b4c5d6e", "event": "order", "value_fen": 129900,
+        "order_id": "SO-20250301-0042"}]})
+
+    click: str = Field(min_length=1, max_length=200,
+                       description="the admatch_click parameter the landing URL was opened with")
+    event: EventType
+    value_fen: Fen = Field(default=0, description="what the conversion is worth to you, in fen (for ROI)")
+    order_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+                                 description="your order or lead id, printable ASCII: a conversion is "
+                                             "counted (and charged) once per order id")
+
+
+class ConversionOut(BaseModel):
+    counted: bool = Field(description="counted in reports (and charged, for a CPA ad)")
+    reason: str = Field(description="counted, or why not: duplicate_order, invalid_click, outside_window")
+    detail: str
+    charged_fen: int = Field(description="charged for this conversion (CPA ads only)")
+    billing: str = Field(description="cpc (the click was paid), charged, budget_exhausted (counted, "
+                                     "not charged), other_event (a CPA ad bought for another event), or ''")
+    campaign_id: str | None = None
+    ad_id: str | None = None

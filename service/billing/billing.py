@@ -47,6 +47,7 @@ CTR_TTL_S = 16 * 86400  # the click-through model's cells: its window (14 days) 
 # or refused only because the budget ran out.
 GENUINE = frozenset({"valid", InvalidReason.BUDGET_EXHAUSTED.value})
 UNLIMITED = keys.UNLIMITED
+DEFAULT_ATTRIBUTION_WINDOW_S = 7 * 86400
 
 
 def _lua(name: str) -> str:
@@ -131,10 +132,13 @@ def _unwritten(pending: _Pending, keys_left: Iterable[str]) -> _Pending:
 class Billing:
     def __init__(self, r: aioredis.Redis, clock: Clock, *, click_window_s: float,
                  state_ttl_s: float = STATE_TTL_S, buffered: bool = False,
-                 pseudonyms: Pseudonyms | None = None, ctr_ttl_s: int = CTR_TTL_S) -> None:
+                 pseudonyms: Pseudonyms | None = None, ctr_ttl_s: int = CTR_TTL_S,
+                 attribution_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S) -> None:
         """``pseudonyms``: the secret every process shares (the app passes it); None: one of this
         object's own, so frequency and rate-limit keys match no other process's. ``ctr_ttl_s``:
-        how long the click-through model's day hashes are kept."""
+        how long the click-through model's day hashes are kept. ``attribution_window_s``: how long
+        after a click a conversion is attributed to it (its click record is kept a day longer, so a
+        late conversion is told ``outside_window``)."""
         self.r = r
         self.clock = clock
         self.pseudonyms = pseudonyms or Pseudonyms()
@@ -145,6 +149,7 @@ class Billing:
         self._counters = _lua("counters.lua")
         self._budget_state = _lua("budget_state.lua")  # one call per campaign instead of three
         self._clicked_ttl = int(click_window_s) + 2 * 86400
+        self.click_record_ttl = int(attribution_window_s) + 86400
         self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
         # Each campaign's last state read, for auction entry while Redis is unavailable.
         self._known: LRUCache[str, BudgetState] = LRUCache(maxsize=100_000)
@@ -196,7 +201,7 @@ class Billing:
             missing, raw = [], [[None] * len(cids)]  # nothing read; the user's impressions: this process's
         out = dict(cached)
         for i, cid in enumerate(missing):
-            daily, total, pacing, cap, spent_total, spent_day = raw[i]
+            daily, total, pacing, cap, spent_total, spent_day, cpa_event, cpa_bid = raw[i]
             if daily is None or total is None:
                 # no budget hash: nothing can be charged, so the campaign takes no part
                 out[cid] = BudgetState(0, 0, 0, 0)
@@ -206,7 +211,8 @@ class Billing:
                 total_budget_fen=None if int(total) == UNLIMITED else int(total),
                 spent_today_fen=int(spent_day or 0), spent_total_fen=int(spent_total or 0),
                 even_pacing=pacing == "even",
-                frequency_cap=None if cap is None or int(cap) == UNLIMITED else int(cap))
+                frequency_cap=None if cap is None or int(cap) == UNLIMITED else int(cap),
+                cpa_event=cpa_event or None, cpa_bid_fen=int(cpa_bid or 0))
         if user:
             seen = raw[-1]
             pending = self._pending.incr
@@ -218,10 +224,13 @@ class Billing:
 
     async def record_impressions(self, publisher_id: str, shown: Sequence[tuple[str, str]], now: float,
                                  user_key: str | None,
-                                 cells: Sequence[tuple[CellKey, float]] = ()) -> None:
+                                 cells: Sequence[tuple[CellKey, float]] = (), *,
+                                 contexts: Sequence[tuple[str, str]] = ()) -> None:
         """Count one impression per (ad id, campaign id) shown, by hour; frequency by user and day;
-        and each of ``cells`` (the click-through model's cell and the impression's relevance score) in
-        its campaign's day hash.
+        each of ``cells`` (the click-through model's cell and the impression's relevance score) in
+        its campaign's day hash; and ``contexts``, one per shown ad when given: its first matched
+        keyword and the page's top category ('' none), counted for the keyword and page-category
+        reports.
 
         With ``buffered`` the counts gather in the process and :meth:`flush` writes them (the app
         flushes every ``ADMATCH_IMPRESSION_FLUSH_SECONDS``, before every report and at shutdown);
@@ -242,12 +251,18 @@ class Billing:
             active = keys.ctr_campaigns(day)
             pending.members[active].add(cell.campaign)
             pending.expire[active] = self.ctr_ttl_s
-        for ad_id, cid in shown:
+        for i, (ad_id, cid) in enumerate(shown):
             h = keys.stats(cid, hour)
             counts = pending.incr[h]
             counts["imp"] += 1
             counts[f"a:{ad_id}:imp"] += 1
             counts[f"p:{publisher_id}:imp"] += 1
+            if contexts:
+                kw, cat = contexts[i]
+                if kw:
+                    counts[f"k:{kw}:imp"] += 1
+                if cat:
+                    counts[f"g:{cat}:imp"] += 1
             pending.expire[h] = STATS_TTL_S
             pending.members[keys.publisher_campaigns(publisher_id)].add(cid)
             if user:
@@ -307,6 +322,10 @@ class Billing:
                 if isinstance(reply, Exception):
                     log.error("impression counts for %s dropped: %s", key, reply)
 
+    def drop_state(self, campaign_id: str, day: str) -> None:
+        """Forget a campaign's cached budget state (after a charge outside the click script)."""
+        self._states.pop((campaign_id, day), None)
+
     async def over_rate_limit(self, clients: Iterable[str], now: float, per_minute: int, per_hour: int) -> bool:
         """Count a click for each client id (IP, user key); True if any is over its limit."""
         minute, hour = self.clock.minute(now), self.clock.hour(now)
@@ -323,16 +342,21 @@ class Billing:
 
         Only a charged click uses up the impression; an invalid one (``pre_reason``, or a budget
         refusal) leaves a later genuine click on it chargeable. Idempotent for a charged
-        impression: deciding it again gives ``duplicate`` and charges nothing."""
+        impression: deciding it again gives ``duplicate`` and charges nothing. A CPA ad's click
+        (``claim.cpa``) is decided alike at price 0; its price is charged per conversion
+        (:mod:`service.conversions`). Either way the click is recorded for conversions."""
         issue_day = self.clock.day(claim.issued)
         day, hour = self.clock.day(now), self.clock.hour(now)
         cmp = claim.cmp
         res = await self._click(
             keys=[keys.clicked(cmp, issue_day), keys.budget(cmp), keys.spend_total(cmp),
                   keys.spend_day(cmp, day), keys.stats(cmp, hour), keys.ledger(cmp),
-                  keys.invalid_clicks(cmp, issue_day), keys.ledger_head(cmp)],
-            args=[claim.imp, claim.price, pre_reason.value if pre_reason else "", claim.ad, claim.pub,
-                  int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S, DAY_SPEND_TTL_S, cmp])
+                  keys.invalid_clicks(cmp, issue_day), keys.ledger_head(cmp),
+                  keys.click_record(cmp, claim.imp), keys.conversion_counts(cmp)],
+            args=[claim.imp, 0 if claim.cpa else claim.price, pre_reason.value if pre_reason else "",
+                  claim.ad, claim.pub, int(now * 1000), day, hour, self._clicked_ttl, STATS_TTL_S,
+                  DAY_SPEND_TTL_S, cmp, claim.kw, claim.cat, claim.adv, claim.cpa,
+                  claim.price if claim.cpa else 0, self.click_record_ttl])
         charged, amount, reason, times = res
         self._states.pop((cmp, day), None)  # this process sees the new spend at once
         return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason),

@@ -13,11 +13,12 @@ of::
 
 ``␊`` is one line feed (0x0A), ending every line including the last; no other whitespace.
 "Other fields" are all the entry's fields except ``seq``, ``prev`` and ``hash`` — for a click:
-``ad, amount, day, hour, imp, pub, reason, ts``. Values are exactly as stored (the stream holds
-strings): integers in decimal ASCII, no sign, no leading zeros (``amount`` in fen, ``ts`` in unix
-milliseconds, ``seq``); a ``\\`` inside a value is written ``\\\\`` and a line feed ``\\n`` (no
-value admatch writes has either). The first entry's ``prev`` is the campaign's **genesis**: the
-SHA-256 hex of ``admatch-ledger/1 genesis <campaign id>`` (no line feed), which ties the chain to
+``ad, amount, day, hour, imp, pub, reason, ts``; for a CPA conversion's charge also ``event``,
+``kind`` (``conv``) and ``order``. Values are exactly as stored (the stream holds strings):
+integers in decimal ASCII, no sign, no leading zeros (``amount`` in fen, ``ts`` in unix
+milliseconds, ``seq``); a ``\\`` inside a value is written ``\\\\`` and a line feed ``\\n`` (only
+an advertiser's order id can hold a ``\\``; no value holds a line feed). The first entry's
+``prev`` is the campaign's **genesis**: the SHA-256 hex of ``admatch-ledger/1 genesis <campaign id>`` (no line feed), which ties the chain to
 its campaign. An auditor recomputes an entry with any SHA-256 tool (a worked example with
 ``printf … | sha256sum`` is in the README, *Ledger chain*; ``tests/test_ledger_chain.py`` checks it).
 
@@ -35,8 +36,8 @@ genesis (the marker that chaining starts there). An unchained entry after a chai
 ``lua/ledger_chain.lua`` to a script; the script then appends with
 ``ledger_append(stream_key, head_key, campaign_id, day, {name1, value1, …})`` (names ascending)
 and must list both keys in its ``KEYS`` (they share the ``{c:C}`` hash tag). ``click.lua`` does;
-a conversion (CPA) script registers ``with_chain("conversion.lua")`` and calls the same function,
-so its entries join the same chain. The chain head lives in ``am:{c:C}:ledger:head`` (HASH:
+so does the CPA conversion script (``with_chain("conversion.lua", "service.conversions")``, its
+entries carrying ``kind=conv``, ``event`` and ``order`` besides), so they join the same chain. The chain head lives in ``am:{c:C}:ledger:head`` (HASH:
 ``seq``, ``hash``, and per billing day ``h:<day>``, ``s:<day>``, ``n:<day>``).
 """
 
@@ -51,13 +52,14 @@ HEADER = "admatch-ledger/1"
 CHAIN_FIELDS = ("seq", "prev", "hash")
 
 
-def _lua(name: str) -> str:
-    return resources.files("service.billing.lua").joinpath(name).read_text("utf-8")
+def _lua(name: str, package: str = "service.billing.lua") -> str:
+    return resources.files(package).joinpath(name).read_text("utf-8")
 
 
-def with_chain(name: str) -> str:
-    """The Lua script ``name`` (in service/billing/lua) with the SHA-256 and chain modules before it."""
-    return _lua("sha256.lua") + "\n" + _lua("ledger_chain.lua") + "\n" + _lua(name)
+def with_chain(name: str, package: str = "service.billing.lua") -> str:
+    """The Lua script ``name`` (in ``package``: service/billing/lua unless named) with the SHA-256
+    and chain modules before it."""
+    return _lua("sha256.lua") + "\n" + _lua("ledger_chain.lua") + "\n" + _lua(name, package)
 
 
 def genesis(campaign_id: str) -> str:

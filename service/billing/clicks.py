@@ -1,11 +1,16 @@
 """Click tokens: the click's claim encrypted and authenticated (AEAD), with key rotation.
 
 A token carries the impression id, ad, campaign, advertiser, publisher, price in fen, issue time,
-landing URL, the user's pseudonym (never the user key) and the impression's click-through cell
-(page category, matched keyword, slot, relevance band), all encrypted: a click URL shows
+landing URL, the user's pseudonym (never the user key), the impression's click-through cell
+(page category, matched keyword, slot, relevance band) and, for reports and conversions, the first
+matched keyword, the page's top category and a CPA ad's conversion event, all encrypted: a click URL shows
 nothing of them. Layout, base64url without padding::
 
     version (1 byte, 0xA2) | key id (4) | nonce (12) | AES-256-GCM-SIV(claim as a JSON array) + tag (16)
+
+The claim's keyword and category are sealed as null when its click-through cell holds the same
+ones, and trailing nulls (and a CPC ad's empty CPA event) are left out, so a CPC token is no
+longer than before conversions (:func:`_encode`); a shorter array is an older claim.
 
 The version and key id are the associated data, so neither can be altered either. Each
 configured secret (``ADMATCH_CLICK_SECRET_KEYS``, newest last) gives an AES key and its key id by
@@ -39,6 +44,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from service.ctr import cells as ctr_cells
+
 SALT = "admatch.click.v1"  # itsdangerous salt of v1 tokens
 VERSION = 0xA2
 _KDF_INFO = b"admatch.click.v2"
@@ -65,9 +72,17 @@ class ClickClaim:
     # the impression's click-through cell: category, keyword, slot, band (service.ctr.cells.context);
     # None in tokens issued before the model existed
     ctx: str | None = None
+    # For reports and conversions (absent from tokens sealed before them): the ad's first matched
+    # keyword and the page's top category ('' none), and the event a CPA ad was bought for ('' = a
+    # CPC ad; then ``price`` is per conversion and the click itself is free).
+    kw: str = ""
+    cat: str = ""
+    cpa: str = ""
 
 
 _FIELDS = tuple(f.name for f in fields(ClickClaim))  # dataclasses.asdict deep-copies: slower per click
+_MIN_FIELDS = _FIELDS.index("user") + 1  # tokens sealed before the click-through cell hold this many
+_CTX, _KW, _CAT, _CPA = (_FIELDS.index(n) for n in ("ctx", "kw", "cat", "cpa"))
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -77,12 +92,49 @@ def _derive(secret: str) -> tuple[bytes, AESGCMSIV]:
     return okm[32:], AESGCMSIV(okm[:32])
 
 
+def _ctx_parts(ctx: object) -> tuple[str, str] | None:
+    """The (category, keyword) a click-through context holds (service.ctr.cells.context), if any."""
+    if not isinstance(ctx, str):
+        return None
+    parts = ctx.split(ctr_cells.SEP)
+    return (parts[0], parts[1]) if len(parts) == 4 else None
+
+
+def _encode(claim: ClickClaim) -> list[object]:
+    """The claim as the JSON array sealed: the keyword and category as null when the click-through
+    context holds the same (the usual case: they are one keyword and category), and trailing
+    fields left out while they are null or a CPC ad's empty ``cpa`` — a CPC claim is no longer
+    than before conversions existed."""
+    values: list[object] = [getattr(claim, name) for name in _FIELDS]
+    held = _ctx_parts(claim.ctx)
+    if held is not None:
+        if claim.cat == held[0]:
+            values[_CAT] = None
+        if claim.kw == held[1]:
+            values[_KW] = None
+    end = len(values)
+    while end > _MIN_FIELDS and (values[end - 1] is None or (end - 1 == _CPA and values[end - 1] == "")):
+        end -= 1
+    return values[:end]
+
+
 def _claim(values: object) -> ClickClaim:
-    # tokens sealed before ``ctx`` existed hold one field fewer
-    if not isinstance(values, list) or len(values) not in (len(_FIELDS), len(_FIELDS) - 1):
+    # tokens sealed before ``ctx`` (then before the report fields) existed hold fewer fields; new
+    # fields are only ever appended, so a shorter array is an older claim (or one whose tail was
+    # left out: see _encode)
+    if not isinstance(values, list) or not _MIN_FIELDS <= len(values) <= len(_FIELDS):
         raise ValueError("not a claim")
+    values = values + [None] * (len(_FIELDS) - len(values))
+    held = _ctx_parts(values[_CTX]) or ("", "")
+    if values[_CAT] is None:
+        values[_CAT] = held[0]
+    if values[_KW] is None:
+        values[_KW] = held[1]
+    if values[_CPA] is None:
+        values[_CPA] = ""
     c = ClickClaim(*values)
-    if not isinstance(c.price, int) or not isinstance(c.issued, int | float):
+    if not isinstance(c.price, int) or not isinstance(c.issued, int | float) or \
+            not all(isinstance(v, str) for v in (c.kw, c.cat, c.cpa)):
         raise ValueError("not a claim")
     return c
 
@@ -102,7 +154,7 @@ class ClickSigner:
         self._v1 = URLSafeSerializer(list(secret_keys), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
     def sign(self, claim: ClickClaim) -> str:
-        plain = _JSON.encode([getattr(claim, name) for name in _FIELDS]).encode("utf-8")
+        plain = _JSON.encode(_encode(claim)).encode("utf-8")
         nonce = os.urandom(_NONCE)
         sealed = self._header + nonce + self._aead.encrypt(nonce, plain, self._header)
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")

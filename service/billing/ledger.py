@@ -4,7 +4,8 @@ with the spend counters and the hourly report counters; and walk each campaign's
 (service/billing/chain.py) across archive and stream in ledger order, naming the first entry where
 it breaks, and compare its head with the stored head the reports publish.
 
-The ledger holds every charge and the first invalid click of each reason per impression; the
+The ledger holds every charge (clicks, and CPA conversions: ``kind=conv``) and the first invalid
+click of each reason per impression; the
 hourly ``inv:<reason>`` counters count exactly those, and are checked. Repeats (``rep:<reason>``)
 are counted without a ledger entry by design, so there is nothing to check them against. An
 entry archived but not yet deleted from the stream (an interrupted archive run) counts once.
@@ -63,7 +64,12 @@ class _Tally:
             n += 1
             amount = int(f["amount"])
             hour_counts = self.by_hour[f["hour"]]
-            if f["reason"] == "valid":
+            if f.get("kind") == "conv":  # a CPA charge (service/conversions): spend, not a click
+                self.total += amount
+                self.by_day[f["day"]] += amount
+                hour_counts["spend"] += amount
+                hour_counts["cspend"] += amount
+            elif f["reason"] == "valid":
                 self.total += amount
                 self.by_day[f["day"]] += amount
                 hour_counts["click"] += 1

@@ -2,8 +2,10 @@
 
 Figures: impressions, viewable impressions (the ad tag's beacon: at least half the ad in view for a
 second) and viewability (viewable / impressions, in the impressions' hour), valid clicks, invalid
-clicks by reason, CTR, spend (fen), average CPC and,
-for publishers, earnings = floor(spend × revenue share) per row (the total is floored once).
+clicks by reason, CTR, spend (fen: clicks and CPA conversions), average CPC, conversions (counted
+ones, in the hour they arrived), conversion rate (conversions ÷ clicks), conversion value (fen),
+cost per conversion (spend ÷ conversions) and ROI (value ÷ spend), and, for publishers, earnings =
+floor(spend × revenue share) per row (the total is floored once).
 Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
 per impression) and the repeats counted only (``rep:<reason>``). Campaign reports also publish the
 ledger's hash-chain head of each billing day (:func:`chain_heads`, service/billing/chain.py).
@@ -40,6 +42,10 @@ class Row:
     spend_fen: int = 0
     earnings_fen: int | None = None
     viewable: int = 0
+    conversions: int = 0
+    conversion_value_fen: int = 0
+    key: str | None = None  # breakdown rows: the ad, keyword or page category (service.billing.breakdown)
+    label: str | None = None  # a page category's name
 
     @property
     def viewability(self) -> float:
@@ -53,21 +59,42 @@ class Row:
     def avg_cpc_fen(self) -> float:
         return round(self.spend_fen / self.clicks, 2) if self.clicks else 0.0
 
-    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int], viewable: int = 0) -> None:
+    @property
+    def conversion_rate(self) -> float:
+        return round(self.conversions / self.clicks, 6) if self.clicks else 0.0
+
+    @property
+    def cost_per_conversion_fen(self) -> float:
+        return round(self.spend_fen / self.conversions, 2) if self.conversions else 0.0
+
+    @property
+    def roi(self) -> float:
+        return round(self.conversion_value_fen / self.spend_fen, 4) if self.spend_fen else 0.0
+
+    def add(self, imp: int, clicks: int, spend: int, invalid: dict[str, int], *, viewable: int = 0,
+            conversions: int = 0, value: int = 0) -> None:
         self.impressions += imp
         self.viewable += viewable
         self.clicks += clicks
         self.spend_fen += spend
+        self.conversions += conversions
+        self.conversion_value_fen += value
         for k, v in invalid.items():
             self.invalid_clicks[k] = self.invalid_clicks.get(k, 0) + v
 
     def as_dict(self) -> dict[str, object]:
-        d: dict[str, object] = {
+        d: dict[str, object] = {} if self.key is None else {"key": self.key}
+        if self.label is not None:
+            d["name"] = self.label
+        d |= {
             "period": self.period, "impressions": self.impressions, "viewable_impressions": self.viewable,
             "viewability": self.viewability, "clicks": self.clicks,
             "invalid_clicks": dict(sorted(self.invalid_clicks.items())),
             "invalid_total": sum(self.invalid_clicks.values()), "ctr": self.ctr,
-            "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen}
+            "spend_fen": self.spend_fen, "avg_cpc_fen": self.avg_cpc_fen,
+            "conversions": self.conversions, "conversion_rate": self.conversion_rate,
+            "conversion_value_fen": self.conversion_value_fen,
+            "cost_per_conversion_fen": self.cost_per_conversion_fen, "roi": self.roi}
         if self.earnings_fen is not None:
             d["earnings_fen"] = self.earnings_fen
         return d
@@ -111,9 +138,10 @@ async def campaign_rows(r: aioredis.Redis, cid: str, start: date, end: date,
         if not stats:
             continue
         inv = _invalid(stats)
-        args = (_int(stats, "imp"), _int(stats, "click"), _int(stats, "spend"), inv, _int(stats, "view"))
-        rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(*args)
-        total.add(*args)
+        imp, clicks, spend = _int(stats, "imp"), _int(stats, "click"), _int(stats, "spend")
+        view, conv, cval = _int(stats, "view"), _int(stats, "conv"), _int(stats, "cval")
+        for row in (rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))), total):
+            row.add(imp, clicks, spend, inv, viewable=view, conversions=conv, value=cval)
     return [rows[k] for k in sorted(rows)], total
 
 
@@ -159,8 +187,8 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             inv = {reason: first + rep for reason, first, rep
                    in zip(reasons, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
             rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(
-                imp, clicks, spend, inv, view)
-            total.add(imp, clicks, spend, inv, view)
+                imp, clicks, spend, inv, viewable=view)
+            total.add(imp, clicks, spend, inv, viewable=view)
     out = [rows[k] for k in sorted(rows)]
     # the share as the decimal it was written as: in floats 100 × 0.57 is 56.99… and floors to 56
     exact_share = Fraction(str(share))
@@ -185,11 +213,17 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
-    w.writerow(["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
-                "avg_cpc_fen", "viewable_impressions", "viewability"] + (["earnings_fen"] if with_earnings else []))
+    with_key = any(row.key is not None for row in rows)
+    with_label = any(row.label is not None for row in rows)
+    w.writerow((["key"] if with_key else []) + (["name"] if with_label else [])
+               + ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
+                  "avg_cpc_fen", "viewable_impressions", "viewability", "conversions", "conversion_rate",
+                  "conversion_value_fen", "cost_per_conversion_fen", "roi"] + (["earnings_fen"] if with_earnings else []))
     for row in [*rows, total]:
-        cells = [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
-                 row.ctr, row.spend_fen, row.avg_cpc_fen, row.viewable, row.viewability] + \
-            ([row.earnings_fen] if with_earnings else [])
+        cells = (([row.key or ""] if with_key else []) + ([row.label or ""] if with_label else [])
+                 + [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
+                    row.ctr, row.spend_fen, row.avg_cpc_fen, row.viewable, row.viewability, row.conversions,
+                    row.conversion_rate, row.conversion_value_fen, row.cost_per_conversion_fen, row.roi]
+                 + ([row.earnings_fen] if with_earnings else []))
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

@@ -154,7 +154,9 @@ async def _bid(c: AppContext, o: OpenRtb, exchange: Exchange, view: RequestView,
     for cand in result.candidates:
         cpc = effective_bid(cand.ad, cand.matched_keywords)
         state = states.get(cand.ad.campaign_id)
-        if state is None or not may_enter(state, cpc, elapsed, draw()):
+        # a campaign paying per conversion stays off exchanges: their impressions are bought per
+        # click price here, and its clicks must stay free (service.conversions charges it)
+        if state is None or state.cpa_event or not may_enter(state, cpc, elapsed, draw()):
             continue
         offers.append(Offer(ad=cand.ad, cpc_fen=cpc, ctr=predicted_ctr(cand, page_ctr),
                             categories=ad_categories(snap, cand.ad), domain=ad_domain(cand.ad.landing_url)))

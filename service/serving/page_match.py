@@ -51,5 +51,5 @@ async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=slots, publisher=publisher, user_key=user_key,
         blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr,
-        brand=brand_filter(publisher_controls(publisher), c.ad_categories))
+        brand=brand_filter(publisher_controls(publisher), c.ad_categories), conversion_rates=c.conversion_rates)
     return PageMatch(placements, result, snap)

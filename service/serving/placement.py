@@ -4,7 +4,8 @@ Contract: returns at most ``slots`` winners best first, each with its GSP price 
 click token; impressions are counted for exactly the ads returned. Relevance is the gate: only
 candidates the matcher returned (at or above the floor, past category exclusions) enter; with a
 click-through model (``ctr``) the auction's quality is their predicted CTR at the top slot,
-otherwise their relevance score.
+otherwise their relevance score. A CPA campaign's ad enters at its CPA bid × that same quality ×
+its predicted conversion rate and is priced per conversion (its clicks are free).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from matching.auction import Bid, Win, effective_bid, run_auction
+from matching.conversions import CvrPrior
 from matching.ctr import NONE, CellKey, PageCtr, band
 from matching.pacing import may_enter
 from matching.types import Ad, Candidate, Page
 from service.analysis.understanding import PageUnderstanding
 from service.billing.billing import Billing
 from service.billing.clicks import ClickClaim, ClickSigner
+from service.conversions.rates import ConversionRates
 from service.ctr import cells as ctr_cells
 from service.ctr.serving import CtrServing
 from service.serving.blocked import BlockedCache
@@ -47,6 +50,13 @@ class Placement:
     token: str
     pctr: float | None = None  # predicted CTR at its slot (posterior mean); None without a model
     explored: bool = False  # the auction ranked by Thompson draws
+    cpa_event: str | None = None  # paid per conversion of this event (win.price_fen per conversion)
+
+
+def primary_keyword(c: Candidate) -> str:
+    """The matched keyword an impression and its click are reported (and its CTR cell kept) under
+    (``NONE``, '', when none)."""
+    return c.matched_keywords[0] if c.matched_keywords else NONE
 
 
 async def relevant(snap: Snapshot, page: Callable[[], Page], key: str | None, cache: PageCache,
@@ -100,9 +110,11 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
                     slots: int, publisher: Publisher, user_key: str | None, blocked: BlockedCache,
                     billing: Billing, signer: ClickSigner, understanding: PageUnderstanding | None = None,
                     rng: random.Random | None = None, ctr: CtrServing | None = None,
-                    brand: BrandFilter | None = None) -> tuple[list[Placement], PageResult]:
+                    brand: BrandFilter | None = None, conversion_rates: ConversionRates | None = None,
+                    ) -> tuple[list[Placement], PageResult]:
     """The winners and the page's relevance result (candidates before budget and auction);
-    ``brand``: the publisher's brand controls (service.serving.brand), None when there are none."""
+    ``brand``: the publisher's brand controls (service.serving.brand), None when there are none;
+    ``conversion_rates``: what CPA ads' conversion rates are predicted from (None: the prior)."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
     result = await relevant(snap, page, page_key, cache, blocked, n, understanding, brand)
     candidates = result.candidates
@@ -121,41 +133,57 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
         ranked = page_ctr
         if model.explores(ctr.rng):
             explore_rng = ctr.rng
+    cpa_campaigns = [cid for cid, st in states.items() if st.cpa_event]
+    if cpa_campaigns and conversion_rates is not None:
+        await conversion_rates.load(cpa_campaigns)
     bids: list[Bid] = []
     by_ad: dict[str, Candidate] = {}
     for c in candidates:
-        bid = effective_bid(c.ad, c.matched_keywords)
         state = states.get(c.ad.campaign_id)
-        if state is None or not may_enter(state, bid, elapsed, draw()):
+        if state is None:
             continue
+        if state.cpa_event:
+            bid = state.cpa_bid_fen
+            cvr = (conversion_rates.predicted(c.ad.campaign_id, c.ad.id, state.cpa_event)
+                   if conversion_rates is not None else CvrPrior().rate)
+        else:
+            bid, cvr = effective_bid(c.ad, c.matched_keywords), 1.0
+        if not may_enter(state, bid, elapsed, draw()):
+            continue
+        # one quality for CPC and CPA bids alike: the predicted CTR at the top slot (slot effects
+        # multiply every bid's eCPM alike), or the relevance score without the model
         if ranked is None:
             quality = c.score
         else:
-            kw = c.matched_keywords[0] if c.matched_keywords else NONE
+            kw = primary_keyword(c)
             quality = (ranked.sample(c.ad, kw, c.score, explore_rng) if explore_rng is not None
                        else ranked.quality(c.ad, kw, c.score))
-        bids.append(Bid(ad=c.ad, bid_fen=bid, quality=quality))
+        bids.append(Bid(ad=c.ad, bid_fen=bid, quality=quality, cvr=cvr, per_conversion=bool(state.cpa_event)))
         by_ad[c.ad.id] = c
     wins = run_auction(bids, slots, publisher.floor_fen)
     user = billing.pseudonym(user_key) if user_key and wins else None  # tokens never hold the user key
     out = []
     cells: list[tuple[CellKey, float]] = []
+    contexts: list[tuple[str, str]] = []  # first matched keyword and top page category, for reports
     for w in wins:
         imp = uuid.uuid4().hex
         ad = w.bid.ad
         c = by_ad[ad.id]
-        kw = c.matched_keywords[0] if c.matched_keywords else NONE
+        kw = primary_keyword(c)
         cell = CellKey(ad.campaign_id, ad.id, category, kw, publisher.id, w.slot, band(c.score))
         cells.append((cell, c.score))
+        contexts.append((kw, category))
+        event = states[ad.campaign_id].cpa_event if w.bid.per_conversion else None
         claim = ClickClaim(imp=imp, ad=ad.id, cmp=ad.campaign_id, adv=ad.advertiser_id, pub=publisher.id,
                            price=w.price_fen, issued=now, url=ad.landing_url, user=user,
-                           ctx=ctr_cells.context(category, kw, w.slot, cell.band))
+                           ctx=ctr_cells.context(category, kw, w.slot, cell.band), kw=kw, cat=category,
+                           cpa=event or "")
         pctr = (page_ctr.quality(ad, kw, c.score) * model.position_factor(w.slot)
                 if page_ctr is not None and model is not None else None)
         out.append(Placement(candidate=c, win=w, impression_id=imp, token=signer.sign(claim), pctr=pctr,
-                             explored=explore_rng is not None))
+                             explored=explore_rng is not None, cpa_event=event))
     await billing.record_impressions(publisher.id, [(p.win.bid.ad.id, p.win.bid.ad.campaign_id) for p in out],
-                                     now, user_key, cells)
+                                     now, user_key, cells, contexts=contexts)
     if ctr is not None and ctr.log.enabled and out:
         _log(ctr, out, result, publisher.id, now)
         await ctr.log.after_append()

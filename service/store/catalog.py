@@ -176,11 +176,13 @@ class CatalogStore:
     async def create_campaign(self, aid: str, *, name: str, status: Status = Status.ACTIVE,
                               daily_budget_fen: int | None = None, total_budget_fen: int | None = None,
                               pacing: Pacing = Pacing.ASAP, frequency_cap: int | None = None,
+                              cpa_event: str | None = None, cpa_bid_fen: int | None = None,
                               id: str | None = None) -> Campaign:
         ts = now_iso()
         cmp = Campaign(id=id or new_id("cmp"), advertiser_id=aid, name=name, status=status,
                        daily_budget_fen=daily_budget_fen, total_budget_fen=total_budget_fen,
-                       created_at=ts, updated_at=ts, pacing=pacing, frequency_cap=frequency_cap)
+                       created_at=ts, updated_at=ts, pacing=pacing, frequency_cap=frequency_cap,
+                       cpa_event=cpa_event, cpa_bid_fen=cpa_bid_fen)
         await self._mirror_budget(cmp)
         async with self.r.pipeline(transaction=True) as p:
             p.set(keys.campaign(aid, cmp.id), cmp.to_json(), nx=True)
@@ -228,6 +230,8 @@ class CatalogStore:
             "total": none if c.total_budget_fen is None else c.total_budget_fen,
             # Pacing(...): a campaign read back from JSON holds the plain string.
             "pacing": Pacing(c.pacing).value, "freq_cap": none if c.frequency_cap is None else c.frequency_cap,
+            # how the campaign pays, read with the budget when it enters auctions ('' / 0: per click)
+            "cpa_event": c.cpa_event or "", "cpa_bid": c.cpa_bid_fen or 0,
         })
         await self.r.sadd(keys.BILLING_CAMPAIGNS, c.id)
 

@@ -36,7 +36,27 @@ slot and runs unchanged on Redis Cluster)::
                                             inv:<reason> (invalid clicks in the ledger: the first of
                                             each reason per impression), rep:<reason> (repeats,
                                             counted only), a:<ad>:{imp,click,spend,inv},
-                                            p:<pub>:{imp,click,spend,inv:<reason>,rep:<reason>}
+                                            p:<pub>:{imp,click,spend,inv:<reason>,rep:<reason>},
+                                            k:<matched keyword>:{imp,click,spend,conv,cval},
+                                            g:<page category>:{imp,click,spend,conv,cval};
+                                            conversions in the hour they arrived: conv, cval (their
+                                            value, fen), cspend (CPA charges, also in spend),
+                                            xconv:<reason> (conversions not counted),
+                                            a:<ad>:{conv,cval}, p:<pub>:conv
+    am:{c:C}:clk:<imp>              HASH    the click on impression <imp>, for conversions: v (1 valid,
+                                            0 invalid), t (ms), ad, pub, adv, kw, cat, cpa (event the
+                                            click was bought for, '' = CPC), price (fen per
+                                            conversion); TTL the attribution window + a day
+    am:{c:C}:cvr                    HASH    conversion-rate counts (no expiry): click, a:<ad>:click
+                                            (valid clicks), conv:<event>, a:<ad>:conv:<event>
+    am:{c:C}:orders                 HASH    order id (or "click:<imp>:<event>" without one) → the
+                                            counted conversion's "<imp>|<amount>"; idempotency
+    am:{c:C}:conversions            STREAM  every conversion on the campaign's clicks, counted or not:
+                                            imp, ad, event, value, order, reason, amount, ts (capped)
+    am:{a:A}:order:<order id>       STRING  the click id an advertiser's order was first sent with
+                                            (one order counts for one click of one campaign), TTL
+    am:conv:rejected                STREAM  conversions naming no click of ours or another
+                                            advertiser's: click, adv, event, order, reason, ts (capped)
     am:{c:C}:ledger                 STREAM  every charge and the first invalid click of each reason per
                                             impression: ad, amount, day, hour, imp, pub, reason, ts,
                                             and the hash chain's seq, prev, hash (service.billing.chain)
@@ -186,6 +206,29 @@ def ledger(cid: str) -> str:
 
 def ledger_head(cid: str) -> str:
     return f"{_cmp(cid)}:ledger:head"
+
+
+def click_record(cid: str, imp: str) -> str:
+    return f"{_cmp(cid)}:clk:{imp}"
+
+
+def conversion_counts(cid: str) -> str:
+    return f"{_cmp(cid)}:cvr"
+
+
+def orders(cid: str) -> str:
+    return f"{_cmp(cid)}:orders"
+
+
+def conversions(cid: str) -> str:
+    return f"{_cmp(cid)}:conversions"
+
+
+def advertiser_order(aid: str, order: str) -> str:
+    return f"{_adv(aid)}:order:{order}"
+
+
+CONVERSIONS_REJECTED = PREFIX + "conv:rejected"
 
 
 def frequency(user: str, day: str) -> str:

@@ -100,6 +100,10 @@ class Campaign(Record):
     updated_at: str
     pacing: Pacing = Pacing.ASAP
     frequency_cap: int | None = None  # impressions per user per day
+    # Pay per conversion: set together; the campaign's ads bid cpa_bid_fen per conversion of
+    # cpa_event instead of their per-click bids, and their clicks are free.
+    cpa_event: str | None = None
+    cpa_bid_fen: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

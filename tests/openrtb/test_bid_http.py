@@ -159,3 +159,15 @@ def test_traditional_only_gets_traditional_creative(bidder: Bidder) -> None:
     """wlangb allowing only Traditional Chinese gets a converted creative declared zh-Hant."""
     (b,) = _bids(bidder.bid(telecom(wlangb=["zh-Hant", "en"])))
     assert b["langb"] == "zh-Hant" and "長話" in html.unescape(b["adm"])
+
+
+def test_a_campaign_paying_per_conversion_does_not_bid(bidder: Bidder, build_index: Callable[[], Any]) -> None:
+    """A CPA campaign's ad, the best match by its per-click bid, never bids on an exchange (its clicks
+    must stay free); the CPC telecom ad bids instead."""
+    _, adv = new_advertiser(bidder.client, "按转化付费")
+    cid = new_campaign(bidder.client, adv, cpa_event="order", cpa_bid_fen=50_000)
+    new_ad(bidder.client, adv, cid, title="手机套餐 按单付费", bid_fen=5000)
+    build_index()
+    reload_index(bidder.client)
+    (b,) = _bids(bidder.bid(telecom()))
+    assert b["crid"] == bidder.telecom and b["cid"] != cid

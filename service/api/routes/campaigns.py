@@ -37,7 +37,8 @@ async def get_campaign(campaign_id: str, request: Request, p: AdvertiserP) -> Ca
 async def update_campaign(campaign_id: str, body: CampaignPatch, request: Request,
                           p: AdvertiserP) -> CampaignOut:
     changes = body.model_dump(exclude_unset=True)
-    changes = {k: v for k, v in changes.items() if v is not None or k.endswith("budget_fen")}
+    # null clears a budget; cpa_event and cpa_bid_fen both null: back to paying per click
+    changes = {k: v for k, v in changes.items() if v is not None or k.endswith("budget_fen") or k.startswith("cpa_")}
     return out(await ctx(request).catalog.update_campaign(p.id, campaign_id, changes))
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
+from matching.conversions import click_id, landing_with_click
 from service import metrics
 from service.api.responses import errors
 from service.api.routes import ctx
@@ -68,4 +69,6 @@ async def click(token: str, request: Request) -> RedirectResponse:
             log.exception("click %s could not be decided; spooled to be decided again", claim.imp)
         if c.spool is not None and await c.spool.put(job.click):
             metrics.CLICKS_SPOOLED.inc()
-    return RedirectResponse(claim.url, status_code=302, headers={"Cache-Control": "no-store"})
+    # the landing page learns its click id (admatch_click) and sends it back with a conversion
+    return RedirectResponse(landing_with_click(claim.url, click_id(claim.imp, claim.cmp)), status_code=302,
+                            headers={"Cache-Control": "no-store"})

@@ -76,7 +76,8 @@ def _explanation(x: Placement) -> Explanation:
                  zip(c.matched_keywords, c.match_types or ("broad",) * len(c.matched_keywords), strict=True)],
         signals=_signals(c.signals),
         quality=round(x.win.bid.quality, 6), bid_fen=x.win.bid.bid_fen,
-        predicted_ctr=None if x.pctr is None else round(x.pctr, 6), explored=x.explored)
+        predicted_ctr=None if x.pctr is None else round(x.pctr, 6), explored=x.explored,
+        predicted_cvr=round(x.win.bid.cvr, 6) if x.win.bid.per_conversion else None)
 
 
 def _debug(result: PageResult, placements: list[Placement]) -> dict[str, Any]:
@@ -106,7 +107,8 @@ async def _match(body: MatchRequest, request: Request, p: PublisherP, explain: b
                      matched_keywords=list(x.candidate.matched_keywords), impression_id=x.impression_id,
                      price_fen=x.win.price_fen, click_url=base + x.token,
                      adomain=ad_domain(x.candidate.ad.landing_url), view_url=views + x.token,
-                     explanation=_explanation(x))
+                     explanation=_explanation(x),
+                     pays_per="conversion" if x.cpa_event else "click", conversion_event=x.cpa_event)
            for x in placements]
     metrics.MATCH_ADS.inc(len(ads))
     if not ads:

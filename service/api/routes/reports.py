@@ -10,9 +10,9 @@ from fastapi.responses import PlainTextResponse
 
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import CampaignReport, PublisherReport
+from service.api.schemas import BreakdownReport, CampaignReport, PublisherReport
 from service.auth import principal
-from service.billing import reports
+from service.billing import breakdown, reports
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.catalog import Principal
 from service.store.records import Role
@@ -72,7 +72,7 @@ def _report(model: type, summary: str, description: str | None = None) -> dict[s
 
 
 @router.get("/campaigns/{campaign_id}", **_report(
-    CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend",
+    CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend, conversions, value and ROI",
     "JSON reports also carry `chain`: for each billing day in the range with ledger entries, the ledger "
     "hash chain's head (`head`: its last entry's SHA-256, `seq`, `entries` that day). Keep them: "
     "`admatch ledger verify` and any auditor can recompute the chain and check it still ends in the heads "
@@ -90,6 +90,25 @@ async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: 
     heads = await reports.chain_heads(c.redis, campaign_id, s, e) if fmt == "json" else {}
     return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt,
                     {"chain": {day: h.as_dict() for day, h in heads.items()}})
+
+
+@router.get("/campaigns/{campaign_id}/{dimension}", **_report(
+    BreakdownReport, "A campaign's impressions, clicks, spend and conversions by ad, matched keyword or page category"))
+async def campaign_breakdown(campaign_id: str, dimension: Literal["ads", "keywords", "categories"], request: Request,
+                             p: AnyKey, start: Start = None, end: End = None,
+                             granularity: Annotated[Literal["total", "day"], Query(
+                                 description="one row per key over the range, or per key and day")] = "total",
+                             fmt: Fmt = "json") -> Any:
+    c = ctx(request)
+    if p.role == Role.ADVERTISER:
+        await c.catalog.get_campaign(p.id, campaign_id)  # 404 for another advertiser's campaign
+    elif p.role != Role.ADMIN:
+        raise Forbidden("campaign reports need the owning advertiser's key")
+    s, e = _range(request, start, end)
+    await c.billing.flush()  # this process's gathered impressions first
+    dim: breakdown.Dimension = {"ads": "ad", "keywords": "keyword", "categories": "category"}[dimension]  # type: ignore[assignment]
+    rows, total = await breakdown.breakdown_rows(c.redis, campaign_id, s, e, dim, granularity)
+    return _respond(request, {"campaign_id": campaign_id, "by": dim}, rows, total, s, e, granularity, fmt)
 
 
 @router.get("/publishers/{publisher_id}", **_report(PublisherReport, "A publisher's impressions, clicks and earnings"))

@@ -9,14 +9,25 @@
 -- KEYS: 1 clicked set (impression ids charged, by issue day)  2 budget hash (daily, total; -1 = none)
 --       3 total spend  4 today's spend  5 this hour's stats hash  6 ledger stream
 --       7 invalid-click counts hash (field '<impression id>|<reason>', by issue day)
---       8 ledger chain head hash
--- ARGV: 1 impression id  2 price fen  3 pre-decided invalid reason or ''  4 ad id  5 publisher id
---       6 now (ms)  7 day  8 hour  9 clicked-set and invalid-counts ttl s  10 stats ttl s
---       11 day-spend ttl s  12 campaign id
+--       8 ledger chain head hash  9 the click's record for conversions
+--       10 the campaign's conversion-rate counts hash
+-- ARGV: 1 impression id  2 price fen (0 for a CPA ad: its clicks are free)  3 pre-decided invalid
+--       reason or ''  4 ad id  5 publisher id  6 now (ms)  7 day  8 hour
+--       9 clicked-set and invalid-counts ttl s  10 stats ttl s  11 day-spend ttl s  12 campaign id
+--       13 matched keyword ('' none)  14 page category ('' none)  15 advertiser id
+--       16 CPA event ('' = CPC)  17 CPA price fen per conversion  18 click-record ttl s
 -- Returns: {charged (0/1), amount fen, reason, times this impression got this reason (1 if valid)}
 local imp, price, pre = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local ad, pub = ARGV[4], ARGV[5]
+local kw, cat = ARGV[13], ARGV[14]
 local stats = KEYS[5]
+
+-- what a conversion needs to know of this click (valid: 1, or 0 for an invalid one)
+local function remember(v)
+  redis.call('HSET', KEYS[9], 'v', v, 't', ARGV[6], 'ad', ad, 'pub', pub, 'adv', ARGV[15],
+             'kw', kw, 'cat', cat, 'cpa', ARGV[16], 'price', ARGV[17])
+  redis.call('EXPIRE', KEYS[9], ARGV[18])
+end
 
 local function append(amount, reason)
   -- fields in ascending name order, as ledger_append requires
@@ -31,7 +42,18 @@ local function valid(amount)
   redis.call('HINCRBY', stats, 'a:' .. ad .. ':spend', amount)
   redis.call('HINCRBY', stats, 'p:' .. pub .. ':click', 1)
   redis.call('HINCRBY', stats, 'p:' .. pub .. ':spend', amount)
+  if kw ~= '' then
+    redis.call('HINCRBY', stats, 'k:' .. kw .. ':click', 1)
+    redis.call('HINCRBY', stats, 'k:' .. kw .. ':spend', amount)
+  end
+  if cat ~= '' then
+    redis.call('HINCRBY', stats, 'g:' .. cat .. ':click', 1)
+    redis.call('HINCRBY', stats, 'g:' .. cat .. ':spend', amount)
+  end
   redis.call('EXPIRE', stats, ARGV[10])
+  redis.call('HINCRBY', KEYS[10], 'click', 1)
+  redis.call('HINCRBY', KEYS[10], 'a:' .. ad .. ':click', 1)
+  remember(1)
   append(amount, 'valid')
   return {1, amount, 'valid', 1}
 end
@@ -50,6 +72,9 @@ local function invalid(reason)
   redis.call('EXPIRE', stats, ARGV[10])
   if n == 1 then
     append(0, reason)
+  end
+  if redis.call('EXISTS', KEYS[9]) == 0 then  -- never over the impression's valid click
+    remember(0)
   end
   return {0, 0, reason, n}
 end
