@@ -167,16 +167,18 @@ def ads_until(pg: Any, server: Server, title: str) -> list[dict[str, Any]]:
 
 def test_click_lands_on_the_advertiser_page_and_is_charged_once(page: Any, server: Server,
                                                                 advertiser_site: str) -> None:
-    """A click goes through the 302 to the advertiser's page; clicking it again charges nothing more."""
+    """A click goes through the 302 to the advertiser's page (its URL plus the click id); clicking it again charges nothing more."""
     title, landing = "驰骋新能源试驾节，到店有礼", advertiser_site + "/landing?from=admatch"
     cid = new_ad(server, "驰骋汽车", title, landing, 20_000)
     ad = next(a for a in ads_until(page, server, title) if a["title"] == title)
     time.sleep(1.2)  # a person reads before clicking: sooner is too_fast
     with page.expect_navigation():
         page.get_by_text(title, exact=True).click()
-    assert page.url == landing and page.locator("h1").text_content() == "广告主落地页"
+    # the landing URL, with the click id appended for conversion attribution (admatch_click=<impression>.<campaign>)
+    assert page.url.startswith(landing + "&admatch_click=") and page.url.endswith("." + cid)
+    assert page.locator("h1").text_content() == "广告主落地页"
     redirect = page.context.request.get(ad["href"], max_redirects=0)
-    assert redirect.status == 302 and redirect.headers["location"] == landing
+    assert redirect.status == 302 and redirect.headers["location"] == page.url
     report = server.get(f"/v1/reports/campaigns/{cid}")["totals"]
     assert report["clicks"] == 1 and report["spend_fen"] > 0
     assert report["invalid_clicks"] == {"duplicate": 1}  # the second request on the same impression
