@@ -13,6 +13,7 @@ from service.api.routes import ctx
 from service.api.schemas import BreakdownReport, CampaignReport, PublisherReport
 from service.auth import principal
 from service.billing import breakdown, reports
+from service.context import AppContext
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.catalog import Principal
 from service.store.records import Role
@@ -71,6 +72,18 @@ def _report(model: type, summary: str, description: str | None = None) -> dict[s
         "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 
 
+async def _campaign_reader(request: Request, p: Principal, campaign_id: str) -> AppContext:
+    """The app's context once ``p`` may read ``campaign_id``'s reports (its advertiser or the admin),
+    with this process's gathered impressions flushed first."""
+    c = ctx(request)
+    if p.role == Role.ADVERTISER:
+        await c.catalog.get_campaign(p.id, campaign_id)  # 404 for another advertiser's campaign
+    elif p.role != Role.ADMIN:
+        raise Forbidden("campaign reports need the owning advertiser's key")
+    await c.billing.flush()
+    return c
+
+
 @router.get("/campaigns/{campaign_id}", **_report(
     CampaignReport, "A campaign's impressions, clicks, invalid clicks, spend, conversions, value and ROI",
     "JSON reports also carry `chain`: for each billing day in the range with ledger entries, the ledger "
@@ -79,13 +92,8 @@ def _report(model: type, summary: str, description: str | None = None) -> dict[s
     "you saw."))
 async def campaign_report(campaign_id: str, request: Request, p: AnyKey, start: Start = None, end: End = None,
                           granularity: Gran = "day", fmt: Fmt = "json") -> Any:
-    c = ctx(request)
-    if p.role == Role.ADVERTISER:
-        await c.catalog.get_campaign(p.id, campaign_id)  # 404 for another advertiser's campaign
-    elif p.role != Role.ADMIN:
-        raise Forbidden("campaign reports need the owning advertiser's key")
+    c = await _campaign_reader(request, p, campaign_id)
     s, e = _range(request, start, end)
-    await c.billing.flush()  # this process's gathered impressions first
     rows, total = await reports.campaign_rows(c.redis, campaign_id, s, e, granularity)
     heads = await reports.chain_heads(c.redis, campaign_id, s, e) if fmt == "json" else {}
     return _respond(request, {"campaign_id": campaign_id}, rows, total, s, e, granularity, fmt,
@@ -99,13 +107,8 @@ async def campaign_breakdown(campaign_id: str, dimension: Literal["ads", "keywor
                              granularity: Annotated[Literal["total", "day"], Query(
                                  description="one row per key over the range, or per key and day")] = "total",
                              fmt: Fmt = "json") -> Any:
-    c = ctx(request)
-    if p.role == Role.ADVERTISER:
-        await c.catalog.get_campaign(p.id, campaign_id)  # 404 for another advertiser's campaign
-    elif p.role != Role.ADMIN:
-        raise Forbidden("campaign reports need the owning advertiser's key")
+    c = await _campaign_reader(request, p, campaign_id)
     s, e = _range(request, start, end)
-    await c.billing.flush()  # this process's gathered impressions first
     dim: breakdown.Dimension = {"ads": "ad", "keywords": "keyword", "categories": "category"}[dimension]  # type: ignore[assignment]
     rows, total = await breakdown.breakdown_rows(c.redis, campaign_id, s, e, dim, granularity)
     return _respond(request, {"campaign_id": campaign_id, "by": dim}, rows, total, s, e, granularity, fmt)
