@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ADMIN_KEY, auth
+from tests.conftest import ADMIN_KEY, TEST_REDIS_TIMEOUT_MS, auth
 from tests.helpers import (
     ADMIN,
     REALTY_AD,
@@ -50,7 +50,7 @@ class Tagged:
 def lean_settings(redis_url: str, tmp_path: Path, **extra: Any) -> Settings:
     return Settings(redis_url=redis_url, data_dir=tmp_path / "data", admin_key=ADMIN_KEY, index_poll_seconds=0.2,
                     semantic=False, analysis_enabled=False, impression_flush_seconds=0.0,
-                    _env_file=None, **extra)  # type: ignore[call-arg]
+                    redis_timeout_ms=TEST_REDIS_TIMEOUT_MS, _env_file=None, **extra)  # type: ignore[call-arg]
 
 
 @pytest.fixture
