@@ -66,6 +66,7 @@ from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
 from service.serving.page_cache import PageCache
+from service.serving.url_pages import UrlPages
 from service.settings import Settings
 from service.store import keys
 from service.store.catalog import CatalogStore
@@ -199,7 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                               ttl_s=settings.page_cache_ttl_seconds),
                          ad_vectors=vectors, ctr=CtrServing(ctr_stats, implog, rank=settings.ctr_enabled),
                          sites=SiteStore(r), ad_categories=AdCategories(CategoryClassifier()),
-                         views=Views(r, billing.clock, window_s=settings.click_window_seconds))
+                         views=Views(r, billing.clock, window_s=settings.click_window_seconds),
+                         url_pages=UrlPages(r, ttl_s=settings.profile_ttl, local_size=settings.page_cache_size))
         feed = ctx.feed = CatalogFeed(catalog, holder, ctx.blocked)
         ctx.breaker, ctx.spool = breaker, ClickSpool(settings.spool_dir)
         ctx.conversions = Conversions(r, billing, window_s=settings.attribution_window_seconds)

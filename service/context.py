@@ -24,6 +24,7 @@ from service.serving.blocked import BlockedCache
 from service.serving.catalog_feed import CatalogFeed
 from service.serving.index_holder import IndexHolder
 from service.serving.page_cache import PageCache
+from service.serving.url_pages import UrlPages
 from service.settings import Settings
 from service.store.catalog import CatalogStore
 from service.tag.sites import SiteStore
@@ -45,6 +46,7 @@ class AppContext:
     sites: SiteStore  # the ad tag's site tokens
     ad_categories: AdCategories  # IAB categories of ads, for publishers' blocked categories
     views: Views  # viewable impressions (the tag's beacon)
+    url_pages: UrlPages  # pages by URL, for requests that carry only the URL (OpenRTB)
     feed: CatalogFeed | None = None
     ad_vectors: AdVectors | None = None  # None: the semantic signal is off (ADMATCH_SEMANTIC=false)
     # Page analysis (service/analysis/), None when ADMATCH_ANALYSIS_ENABLED is false: offer pages

@@ -136,7 +136,7 @@ def warm(base: str, redis_url: str, bodies: list[dict[str, Any]], timeout_s: flo
     import httpx
     import redis
 
-    from service.openrtb.fetcher import url_page_key
+    from service.serving.url_pages import url_page_key
 
     t = time.perf_counter()
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {EXCHANGE_KEY}"}, timeout=30) as c:

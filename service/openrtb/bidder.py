@@ -35,12 +35,13 @@ from matching.types import Ad, Page
 from service.billing.clicks import ClickClaim
 from service.context import AppContext
 from service.openrtb.exchanges import Exchange, ExchangeStats
-from service.openrtb.fetcher import PageFetcher, UrlPages
+from service.openrtb.fetcher import PageFetcher
 from service.openrtb.request import RequestView
 from service.openrtb.wire import Bid, BidResponse, SeatBid
 from service.serving.index_holder import Snapshot
 from service.serving.page_cache import page_key
 from service.serving.placement import CANDIDATES_PER_SLOT, MIN_CANDIDATES, relevant
+from service.serving.url_pages import UrlPages
 
 SEAT = "admatch"
 AD_LABEL = "广告"

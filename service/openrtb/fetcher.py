@@ -1,8 +1,8 @@
 """Pages known by URL, and the background fetch of pages an exchange names but we never saw.
 
 An OpenRTB request carries no article text, only ``site.page``. The bidder looks the URL up in
-:class:`UrlPages` (an in-process TTL LRU over Redis ``am:url:<hash of URL>`` → the page's title and
-text, JSON, with the profile TTL); when the URL is unknown it calls :meth:`PageFetcher.offer` —
+:class:`~service.serving.url_pages.UrlPages` (pages ranked through /v1/match or the tag with their
+URL, and pages fetched here); when the URL is unknown it calls :meth:`PageFetcher.offer` —
 synchronous, constant time, never a network call — and bids on the request's own signals.
 :meth:`PageFetcher.run`, a task of the app's lifespan, fetches offered URLs one at a time,
 outside every request's ``tmax``:
@@ -27,9 +27,7 @@ changes between the two (rebinding) is not caught.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
-import json
 import logging
 import socket
 import ssl
@@ -39,84 +37,22 @@ from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
-import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from matching.analyze import make_page
 from matching.text import html_to_text
 from matching.types import Page
 from service.resilience.redis_guard import STORE_DOWN
-from service.serving.page_cache import page_key
+from service.serving.url_pages import MAX_TEXT_CHARS, MAX_TITLE_CHARS, KnownPage, UrlPages, url_hash
 from service.store import keys
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "admatch-bot/1.0 (+contextual ads; obeys robots.txt)"
-MAX_TEXT_CHARS = 20_000
 QUEUE_URLS = 1024
-
-
-def url_hash(url: str) -> str:
-    return hashlib.blake2b(url.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def url_page_key(url: str) -> str:
-    return f"{keys.PREFIX}url:{url_hash(url)}"
 
 
 def fetch_claim_key(url: str) -> str:
     return f"{keys.PREFIX}urlfetch:{url_hash(url)}"
-
-
-@dataclass(frozen=True, slots=True)
-class KnownPage:
-    url: str
-    title: str
-    text: str
-
-    @property
-    def key(self) -> str:
-        """The page key of the page cache and the analysis queue."""
-        return page_key(url=self.url, title=self.title, text=self.text, html=None)
-
-    def page(self) -> Page:
-        return make_page(title=self.title, text=self.text)
-
-
-class UrlPages:
-    """Pages by URL (see the module docstring); unknown URLs are remembered as such a short while."""
-
-    def __init__(self, r: aioredis.Redis, *, ttl_s: float, local_size: int = 10_000,
-                 miss_ttl_s: float = 1.0) -> None:
-        self.r = r
-        self._ttl = int(ttl_s)
-        self._hits: TTLCache[str, KnownPage] = TTLCache(maxsize=local_size, ttl=min(ttl_s, 3600))
-        self._misses: TTLCache[str, bool] = TTLCache(maxsize=local_size, ttl=miss_ttl_s)
-
-    async def get(self, url: str) -> KnownPage | None:
-        hit = self._hits.get(url)
-        if hit is not None or url in self._misses:
-            return hit
-        try:
-            raw = await self.r.get(url_page_key(url))
-        except STORE_DOWN:
-            return None
-        if raw is None:
-            self._misses[url] = True
-            return None
-        try:
-            d = json.loads(raw)
-            page = KnownPage(url=url, title=str(d["title"]), text=str(d["text"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-        self._hits[url] = page
-        return page
-
-    async def put(self, page: KnownPage) -> None:
-        await self.r.set(url_page_key(page.url), json.dumps({"title": page.title, "text": page.text},
-                                                            ensure_ascii=False), ex=self._ttl)
-        self._hits[page.url] = page
-        self._misses.pop(page.url, None)
 
 
 class Refused(Exception):
@@ -219,7 +155,7 @@ class PageFetcher:
         if status != 200:
             raise Refused(f"{url}: HTTP {status}")
         doc = html_to_text(body.decode("utf-8", "replace"))
-        page = KnownPage(url=url, title=doc.title[:500], text=doc.text[:MAX_TEXT_CHARS])
+        page = KnownPage(url=url, title=doc.title[:MAX_TITLE_CHARS], text=doc.text[:MAX_TEXT_CHARS])
         if not (page.title or page.text).strip():
             return None
         await self.pages.put(page)

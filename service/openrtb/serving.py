@@ -8,12 +8,12 @@ from decimal import Decimal
 from service.context import AppContext
 from service.openrtb.bidder import OpenRtb
 from service.openrtb.exchanges import ExchangeStats, ExchangeStore
-from service.openrtb.fetcher import FetchLimits, PageFetcher, UrlPages
+from service.openrtb.fetcher import FetchLimits, PageFetcher
 
 
 def start_openrtb(c: AppContext) -> tuple[OpenRtb, ExchangeStore, list[asyncio.Task[None]]]:
     s = c.settings
-    pages = UrlPages(c.redis, ttl_s=s.profile_ttl, local_size=s.page_cache_size)
+    pages = c.url_pages
     fetcher = None
     tasks = []
     stats = ExchangeStats(c.redis)

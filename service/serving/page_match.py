@@ -3,7 +3,8 @@ limit, relevance ranking, brand controls, budgets, auction and impression counti
 
 Contract: :func:`match_page` raises :class:`PayloadTooLarge` for a page over the configured size
 and :class:`NotReady` before an index is loaded; otherwise it returns the winners (impressions
-counted for exactly those) and the page's relevance result.
+counted for exactly those) and the page's relevance result. A page with a URL and text is
+remembered by URL (:class:`~service.serving.url_pages.UrlPages`) for bid requests that name it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matching.analyze import make_page
+from matching.text import html_to_text
 from service.context import AppContext
 from service.errors import NotReady, PayloadTooLarge
 from service.serving.brand import brand_filter, publisher_controls
 from service.serving.index_holder import Snapshot
 from service.serving.page_cache import PageResult, page_key
 from service.serving.placement import Placement, place_ads
+from service.serving.url_pages import MAX_TEXT_CHARS, MAX_TITLE_CHARS, KnownPage
 from service.store.records import Publisher
 
 
@@ -52,4 +55,15 @@ async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int
         cache=c.page_cache, slots=slots, publisher=publisher, user_key=user_key,
         blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr,
         brand=brand_filter(publisher_controls(publisher), c.ad_categories), conversion_rates=c.conversion_rates)
+    if pg.url and (pg.text or pg.html):
+        await c.url_pages.remember(pg.url, key, lambda: _known(pg))
     return PageMatch(placements, result, snap)
+
+
+def _known(pg: PageIn) -> KnownPage | None:
+    """The page as a request that names only its URL (OpenRTB) is ranked from."""
+    assert pg.url is not None
+    doc = html_to_text(pg.html) if pg.html else None
+    text = "\n".join(t for t in (pg.text, doc.text if doc else None) if t)
+    title = pg.title or (doc.title if doc else "")
+    return KnownPage(url=pg.url, title=title[:MAX_TITLE_CHARS], text=text[:MAX_TEXT_CHARS])

@@ -171,3 +171,22 @@ def test_a_campaign_paying_per_conversion_does_not_bid(bidder: Bidder, build_ind
     reload_index(bidder.client)
     (b,) = _bids(bidder.bid(telecom()))
     assert b["crid"] == bidder.telecom and b["cid"] != cid
+
+
+def test_a_page_seen_through_match_is_ranked_from_its_text_by_url(bidder: Bidder) -> None:
+    """A bid request carries only the URL of a page a publisher already sent to /v1/match: the
+    bidder ranks the page's text (a real-estate article) rather than the request's bare title."""
+    from tests.helpers import match, new_publisher
+
+    url = "https://news.example.com/local/2026/city-east.html"
+    bare = {"id": "t-url", "cur": ["CNY"], "imp": [{"id": "1", "banner": {"w": 300, "h": 250}, "bidfloor": 0.01}],
+            "site": {"page": url, "content": {"title": "本地新闻"}}}
+    assert bidder.bid(bare).status_code == 204  # nothing on the request names a product
+    pid, pub = new_publisher(bidder.client)
+    article = "城东新盘今日开盘，首付两成起，公积金贷款可用。购房者关心房贷利率与楼盘位置，开盘当天人气很旺。"
+    r = match(bidder.client, pub, pid, {"url": url, "title": "本地新闻", "text": article})
+    assert r.status_code == 200, r.text
+    (b,) = _bids(bidder.bid({**bare, "id": "t-url-2"}))
+    assert b["crid"] == bidder.realty
+    other = {**bare, "id": "t-url-3", "site": {"page": url + "?other", "content": {"title": "本地新闻"}}}
+    assert bidder.bid(other).status_code == 204  # only that URL is known
