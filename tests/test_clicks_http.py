@@ -417,7 +417,7 @@ def test_publisher_report_shows_earnings_to_that_publisher_only(fast_client, wor
     r = fast_client.get(f"/v1/reports/publishers/{w.pub_id}", headers=auth(other["api_key"]))
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     csv = fast_client.get(f"/v1/reports/publishers/{w.pub_id}", params={"format": "csv"}, headers=auth(w.pub_key))
-    assert csv.text.splitlines()[0].endswith(",earnings_fen")
+    assert csv.text.splitlines()[0].endswith(",earnings_fen,requested_slots,fill_rate")
 
 
 def test_reports_refuse_the_wrong_kind_of_key(fast_client, world):

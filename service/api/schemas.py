@@ -492,6 +492,9 @@ class BreakdownRow(ReportRow):
 
 class PublisherReportRow(ReportRow):
     earnings_fen: int = Field(description="the publisher's share of spend, floored to whole fen")
+    requested_slots: int = Field(default=0, description="ad slots the publisher's /v1/match and ad-tag "
+                                                        "requests asked for")
+    fill_rate: float = Field(default=0.0, description="impressions / requested_slots (0 when none were asked for)")
 
 
 class Report(BaseModel):

@@ -273,6 +273,15 @@ class Billing:
             with contextlib.suppress(*STORE_DOWN):  # kept, and written by the app's flush loop
                 await self.flush()
 
+    def count_requested_slots(self, publisher_id: str, slots: int, now: float) -> None:
+        """Count the ``slots`` a publisher's request asked for in its hour (the fill rate's
+        denominator: impressions ÷ requested slots). Gathered with the impression counts and
+        written by the same flush: the one this request's impressions trigger when unbuffered (or,
+        when it shows none, the app's flush loop within a second); never a round trip of its own."""
+        h = keys.publisher_stats(publisher_id, self.clock.hour(now))
+        self._pending.incr[h]["slots"] += slots
+        self._pending.expire[h] = STATS_TTL_S
+
     async def count_click(self, claim: ClickClaim, decision: ClickDecision) -> bool:
         """Count a reader's genuine click (charged, or refused only for budget; the first on its
         impression) in the click-through model's cell of its impression, buffered like impressions.

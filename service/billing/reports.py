@@ -5,7 +5,9 @@ second) and viewability (viewable / impressions, in the impressions' hour), vali
 clicks by reason, CTR, spend (fen: clicks and CPA conversions), average CPC, conversions (counted
 ones, in the hour they arrived), conversion rate (conversions ÷ clicks), conversion value (fen),
 cost per conversion (spend ÷ conversions) and ROI (value ÷ spend), and, for publishers, earnings =
-floor(spend × revenue share) per row (the total is floored once).
+floor(spend × revenue share) per row (the total is floored once), the ad slots the publisher's
+requests asked for (``requested_slots``, from ``am:{p:P}:stats:<hour>``) and the fill rate
+(impressions ÷ requested slots).
 Invalid clicks count every one: those in the ledger (``inv:<reason>``, the first of each reason
 per impression) and the repeats counted only (``rep:<reason>``). Campaign reports also publish the
 ledger's hash-chain head of each billing day (:func:`chain_heads`, service/billing/chain.py).
@@ -46,6 +48,11 @@ class Row:
     conversion_value_fen: int = 0
     key: str | None = None  # breakdown rows: the ad, keyword or page category (service.billing.breakdown)
     label: str | None = None  # a page category's name
+    requested_slots: int | None = None  # publisher rows: the slots its requests asked for
+
+    @property
+    def fill_rate(self) -> float:
+        return round(self.impressions / self.requested_slots, 6) if self.requested_slots else 0.0
 
     @property
     def viewability(self) -> float:
@@ -97,6 +104,8 @@ class Row:
             "cost_per_conversion_fen": self.cost_per_conversion_fen, "roi": self.roi}
         if self.earnings_fen is not None:
             d["earnings_fen"] = self.earnings_fen
+        if self.requested_slots is not None:
+            d |= {"requested_slots": self.requested_slots, "fill_rate": self.fill_rate}
         return d
 
 
@@ -172,9 +181,15 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
         for cid in cids:
             for h in hs:
                 p.hmget(keys.stats(cid, h), fields)
+        for h in hs:
+            p.hget(keys.publisher_stats(pid, h), "slots")
         raw = await p.execute()
     rows: dict[str, Row] = {}
-    total = Row("total")
+    total = Row("total", requested_slots=0)
+
+    def row_of(h: str) -> Row:
+        period = period_of(h, granularity)
+        return rows.setdefault(period, Row(period, requested_slots=0))
     i = 0
     for _cid in cids:
         for h in hs:
@@ -186,9 +201,13 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             n = len(reasons)
             inv = {reason: first + rep for reason, first, rep
                    in zip(reasons, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
-            rows.setdefault(period_of(h, granularity), Row(period_of(h, granularity))).add(
-                imp, clicks, spend, inv, viewable=view)
+            row_of(h).add(imp, clicks, spend, inv, viewable=view)
             total.add(imp, clicks, spend, inv, viewable=view)
+    for h, slots in zip(hs, raw[i:], strict=True):
+        if slots:
+            row = row_of(h)
+            row.requested_slots = (row.requested_slots or 0) + int(slots)
+            total.requested_slots = (total.requested_slots or 0) + int(slots)
     out = [rows[k] for k in sorted(rows)]
     # the share as the decimal it was written as: in floats 100 × 0.57 is 56.99… and floors to 56
     exact_share = Fraction(str(share))
@@ -213,17 +232,20 @@ def to_csv(rows: Sequence[Row], total: Row) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
+    with_fill = total.requested_slots is not None
     with_key = any(row.key is not None for row in rows)
     with_label = any(row.label is not None for row in rows)
     w.writerow((["key"] if with_key else []) + (["name"] if with_label else [])
                + ["period", "impressions", "clicks", *[f"invalid_{x}" for x in reasons], "ctr", "spend_fen",
                   "avg_cpc_fen", "viewable_impressions", "viewability", "conversions", "conversion_rate",
-                  "conversion_value_fen", "cost_per_conversion_fen", "roi"] + (["earnings_fen"] if with_earnings else []))
+                  "conversion_value_fen", "cost_per_conversion_fen", "roi"] + (["earnings_fen"] if with_earnings else [])
+               + (["requested_slots", "fill_rate"] if with_fill else []))
     for row in [*rows, total]:
         cells = (([row.key or ""] if with_key else []) + ([row.label or ""] if with_label else [])
                  + [row.period, row.impressions, row.clicks, *[row.invalid_clicks.get(x, 0) for x in reasons],
                     row.ctr, row.spend_fen, row.avg_cpc_fen, row.viewable, row.viewability, row.conversions,
                     row.conversion_rate, row.conversion_value_fen, row.cost_per_conversion_fen, row.roi]
-                 + ([row.earnings_fen] if with_earnings else []))
+                 + ([row.earnings_fen] if with_earnings else [])
+                 + ([row.requested_slots, row.fill_rate] if with_fill else []))
         w.writerow([csv_cell(c) for c in cells])
     return buf.getvalue()

@@ -2,13 +2,15 @@
 limit, relevance ranking, brand controls, budgets, auction and impression counting.
 
 Contract: :func:`match_page` raises :class:`PayloadTooLarge` for a page over the configured size
-and :class:`NotReady` before an index is loaded; otherwise it returns the winners (impressions
-counted for exactly those) and the page's relevance result. A page with a URL and text is
+and :class:`NotReady` before an index is loaded; otherwise it counts the slots asked for (the
+publisher report's fill rate) and returns the winners (impressions counted for exactly those) and
+the page's relevance result. A page with a URL and text is
 remembered by URL (:class:`~service.serving.url_pages.UrlPages`) for bid requests that name it.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from matching.analyze import make_page
@@ -40,16 +42,12 @@ class PageMatch:
 
 async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int,
                      user_key: str | None) -> PageMatch:
-    size = len((pg.text or "").encode()) + len((pg.html or "").encode())
-    limit = c.settings.max_page_bytes
-    if size > limit:
-        raise PayloadTooLarge(f"page.text/page.html is {size} bytes, over the {limit}-byte limit; "
-                              "send the article body only (no inline images or scripts)",
-                              extra={"fields": [{"field": "page.text", "message": "too large"}]})
+    check_size(c, pg)
     snap = c.index.snapshot
     if snap is None:
         raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     key = page_key(url=pg.url, title=pg.title, text=pg.text, html=pg.html)
+    c.billing.count_requested_slots(publisher.id, slots, time.time())  # written with the impressions
     placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=slots, publisher=publisher, user_key=user_key,
@@ -58,6 +56,16 @@ async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int
     if pg.url and (pg.text or pg.html):
         await c.url_pages.remember(pg.url, key, lambda: _known(pg))
     return PageMatch(placements, result, snap)
+
+
+def check_size(c: AppContext, pg: PageIn) -> None:
+    """:class:`PayloadTooLarge` for a page over ``max_page_bytes`` of text and HTML together."""
+    size = len((pg.text or "").encode()) + len((pg.html or "").encode())
+    limit = c.settings.max_page_bytes
+    if size > limit:
+        raise PayloadTooLarge(f"page.text/page.html is {size} bytes, over the {limit}-byte limit; "
+                              "send the article body only (no inline images or scripts)",
+                              extra={"fields": [{"field": "page.text", "message": "too large"}]})
 
 
 def _known(pg: PageIn) -> KnownPage | None:

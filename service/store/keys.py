@@ -74,6 +74,9 @@ slot and runs unchanged on Redis Cluster)::
                                             ("tag-site:<token>") and by IP ("tag-ip:<ip>") likewise
     am:site:<token>                 STRING  site JSON (service.tag.sites): publisher, allowed origins
     am:{p:P}:sites                  SET     site tokens of publisher P
+    am:{p:P}:stats:<hour>           HASH    publisher P's counters for <hour> (YYYYMMDDHH): slots (ad
+                                            slots its /v1/match and tag requests asked for: the
+                                            fill rate's denominator)
     am:{c:C}:viewed:<day>           SET     impression ids issued on <day> counted viewable (once each;
                                             the count goes to stats ``view``, ``a:<ad>:view``,
                                             ``p:<pub>:view`` of the impression's hour)
@@ -241,6 +244,10 @@ def publisher_campaigns(pid: str) -> str:
 
 def publisher_sites(pid: str) -> str:
     return f"{PREFIX}{{p:{pid}}}:sites"
+
+
+def publisher_stats(pid: str, hour: str) -> str:
+    return f"{PREFIX}{{p:{pid}}}:stats:{hour}"
 
 
 def site(token: str) -> str:
