@@ -38,9 +38,10 @@ class LiveMatcher:
         return self.base.categorize(terms)
 
     def rank(self, terms: PageTerms, k: int, eligible: Callable[[Ad], bool] | None = None,
-             categories: Sequence[tuple[Category, float]] | None = None) -> list[Candidate]:
+             categories: Sequence[tuple[Category, float]] | None = None,
+             floor: float | None = None) -> list[Candidate]:
         if self.delta is None and not self.replaced:
-            return self.base.rank(terms, k, eligible, categories)
+            return self.base.rank(terms, k, eligible, categories, floor)
         if categories is None:
             categories = self.categorize(terms)
         replaced = self.replaced
@@ -48,8 +49,8 @@ class LiveMatcher:
         def current(ad: Ad) -> bool:
             return ad.id not in replaced and (eligible is None or eligible(ad))
 
-        found = self.base.rank(terms, k, current, categories)
+        found = self.base.rank(terms, k, current, categories, floor)
         if self.delta is not None:
-            found += self.delta.rank(terms, k, eligible, categories)
+            found += self.delta.rank(terms, k, eligible, categories, floor)
         found.sort(key=lambda c: (-c.score, c.ad.id))
         return found[:k]

@@ -170,8 +170,10 @@ class Matcher:
         return Scored(evidence=ev, base=base, support=support, score=score)
 
     def rank(self, terms: PageTerms, k: int, eligible: Callable[[Ad], bool] | None = None,
-             categories: Sequence[tuple[Category, float]] | None = None) -> list[Candidate]:
-        """The best ``k`` eligible ads at or above the relevance floor, best first.
+             categories: Sequence[tuple[Category, float]] | None = None,
+             floor: float | None = None) -> list[Candidate]:
+        """The best ``k`` eligible ads at or above the relevance floor (``floor``, default
+        ``config.floor``: a preview asks for lower), best first.
 
         An ad is left out when the page has one of its negative keywords, when its keywords are
         all exact/phrase and none matches, when the page is outside its target categories or in
@@ -179,6 +181,7 @@ class Matcher:
         ``categories`` defaults to :meth:`categorize`.
         """
         cat, cfg = self.catalog, self.config
+        floor = cfg.floor if floor is None else floor
         if not cat.ads or k <= 0:
             return []
         scored = self.scores(terms)
@@ -192,7 +195,7 @@ class Matcher:
         ev, score, support = scored.evidence, scored.score, scored.support
         out: list[Candidate] = []
         for i in np.lexsort((self._id_rank[ev.rows], -score)):
-            if score[i] < cfg.floor or len(out) == k:
+            if score[i] < floor or len(out) == k:
                 break
             row = int(ev.rows[i])
             ad = cat.ads[row]
