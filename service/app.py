@@ -39,7 +39,9 @@ from service.api.routes import (
     conversions,
     demo,
     match,
+    me,
     ops,
+    preview,
     reports,
     sites,
     tag,
@@ -257,7 +259,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limits=BodyLimits.of(settings))
     _install_error_handlers(app)
     _guard_hosts(app, settings)
-    for module in (match, click, conversions, tag, sites, campaigns, ads, reports, admin, ops):
+    for module in (match, click, conversions, tag, sites, campaigns, ads, preview, reports, admin, me, ops):
         app.include_router(module.router)
     if settings.demo_pages:
         app.include_router(demo.router)

@@ -46,6 +46,9 @@ REFUSED = [
     ("MatchRequest", {"publisher_id": "demo-news", "page": {"title": "只有标题"}}),
     ("MatchRequest", {"publisher_id": "demo-news", "page": {"text": "  ", "html": ""}}),
     ("MatchRequest", {"publisher_id": " ", "page": PAGE}),
+    ("PreviewIn", {"page": {}}),
+    ("PreviewIn", {"page": {"title": "只有标题"}}),
+    ("PreviewIn", {"page": {"text": "  "}}),
     ("CampaignIn", {"name": " "}),
     ("AdvertiserIn", {"name": ""}),
 ]
@@ -55,6 +58,8 @@ ACCEPTED = [
     ("MatchRequest", {"publisher_id": "demo-news", "page": PAGE}),
     ("MatchRequest", {"publisher_id": "demo-news", "page": {"html": "<p>楼盘</p>", "text": ""}}),
     ("MatchRequest", {"publisher_id": "demo-news", "page": {"text": "楼盘", "html": None}}),
+    ("PreviewIn", {"page": PAGE}),
+    ("PreviewIn", {"page": {"url": "https://news.example.com/a/1"}}),
 ]
 
 
@@ -91,17 +96,20 @@ def test_every_422_is_documented_as_a_string_detail_with_fields(spec: dict[str, 
 
 def test_operations_that_need_a_key_document_401_and_403(spec: dict[str, Any]) -> None:
     """Every operation with a security requirement documents 401 (no or unknown key) and 403 (wrong role);
-    /metrics, which answers every key that does not read metrics with a 401, documents that."""
+    /metrics, which answers every key that does not read metrics with a 401, and /v1/me, which answers any
+    valid key, document 401 only."""
     secured = [(m, p, op) for m, p, op in operations(spec) if op.get("security")]
     assert len(secured) >= 18
     missing = [f"{m} {p}" for m, p, op in secured
-               if not set(op["responses"]) >= ({"401"} if p == "/metrics" else SECURED_STATUSES)]
+               if not set(op["responses"]) >= ({"401"} if p in ("/metrics", "/v1/me") else SECURED_STATUSES)]
     assert missing == []
 
 
 @pytest.mark.parametrize("method,path,statuses", [
     ("POST", "/v1/match", {"200", "401", "403", "413", "422", "503"}),
-    ("POST", "/v1/campaigns/{campaign_id}/ads/csv", {"201", "401", "403", "404", "413", "415", "422"}),
+    ("POST", "/v1/campaigns/{campaign_id}/ads/csv", {"200", "201", "401", "403", "404", "413", "415", "422"}),
+    ("POST", "/v1/preview", {"200", "401", "403", "404", "413", "422", "503"}),
+    ("GET", "/v1/me", {"200", "401"}),
     ("GET", "/v1/ads/{ad_id}", {"200", "401", "403", "404"}),
     ("PATCH", "/v1/campaigns/{campaign_id}", {"200", "401", "403", "404", "422"}),
     ("GET", "/v1/reports/campaigns/{campaign_id}", {"200", "401", "403", "404", "422"}),

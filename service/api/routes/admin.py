@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, status
 
+from service.api.console_schemas import AdvertiserSummary, PublisherSummary
 from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.routes.ads import out
@@ -23,6 +24,7 @@ from service.api.schemas import (
 )
 from service.auth import Admin
 from service.review.creative_review import ReviewQueue
+from service.store import directory
 
 router = APIRouter(prefix="/v1", tags=["admin"], responses=errors(401, 403, 422))
 
@@ -40,6 +42,19 @@ async def create_publisher(body: PublisherIn, request: Request, _: Admin) -> Pub
     fallback = body.fallback_ad.model_dump(mode="json") if body.fallback_ad else None
     pub, key = await ctx(request).catalog.create_publisher(body.name, body.floor_fen, fallback_ad=fallback)
     return PublisherOut(id=pub.id, name=pub.name, floor_fen=pub.floor_fen, api_key=key)
+
+
+@router.get("/advertisers", summary="Every advertiser with its campaign count, by id (admin; never the keys)")
+async def list_advertisers(request: Request, _: Admin) -> list[AdvertiserSummary]:
+    return [AdvertiserSummary(id=e.advertiser.id, name=e.advertiser.name, created_at=e.advertiser.created_at,
+                              campaigns=e.campaigns) for e in await directory.advertisers(ctx(request).redis)]
+
+
+@router.get("/publishers", summary="Every publisher with its floor and site count, by id (admin; never the keys)")
+async def list_publishers(request: Request, _: Admin) -> list[PublisherSummary]:
+    return [PublisherSummary(id=e.publisher.id, name=e.publisher.name, created_at=e.publisher.created_at,
+                             floor_fen=e.publisher.floor_fen, sites=e.sites)
+            for e in await directory.publishers(ctx(request).redis)]
 
 
 @router.patch("/publishers/{publisher_id}", response_model=PublisherView,

@@ -3,14 +3,16 @@ edited here goes through creative review (service.review.creative_review)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from matching.ad_review import rules_by_id
 from matching.match_types import MatchType, render_keyword
 from matching.semantic import text_of
 from service.api import csv_upload
+from service.api.console_schemas import CsvPreview, CsvPreviewRow, KeywordOut
 from service.api.responses import errors
 from service.api.routes import ctx
 from service.api.schemas import AdIn, AdOut, AdPatch, ReviewOut, ReviewReason, UploadResult, UploadRowReview
@@ -90,15 +92,20 @@ CSV_BODY = {"type": "string", "description": (
 
 
 @router.post(
-    "/campaigns/{campaign_id}/ads/csv", status_code=status.HTTP_201_CREATED,
+    "/campaigns/{campaign_id}/ads/csv", status_code=status.HTTP_201_CREATED, response_model=UploadResult,
     summary="Upload many ads as CSV: all rows are stored, or none; rows creative review flags are "
             "stored pending review and listed in `flagged`",
-    description="A bad row gets a 422 listing every bad line (`rows`), and nothing is stored.",
-    responses=errors(413, 415, 422),
+    description="A bad row gets a 422 listing every bad line (`rows`), and nothing is stored. With "
+                "`dry_run=true` the file is read and reviewed the same way but nothing is stored: a 200 "
+                "previews every row (its keywords, bid and the review status it would get).",
+    responses={**errors(413, 415, 422), 200: {"model": CsvPreview, "description": "dry_run=true: every row "
+                                                "as it would be stored; nothing was stored"}},
     openapi_extra={"requestBody": {"required": True, "content": {
         t: {"schema": CSV_BODY, "example": CSV_EXAMPLE} for t in CSV_TYPES}}},
 )
-async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> UploadResult:
+async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP,
+                     dry_run: Annotated[bool, Query(description="preview the rows; store nothing")] = False,
+                     ) -> UploadResult | JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in CSV_TYPES:
         raise UnsupportedMedia(f"content-type {ctype or 'missing'} is not CSV; send the file with "
@@ -112,11 +119,28 @@ async def upload_csv(campaign_id: str, request: Request, p: AdvertiserP) -> Uplo
     items = [ad.to_fields() for _line, ad in rows]
     for item in items:
         item.update(auto_review(item))
+    if dry_run:
+        preview = _preview([line for line, _ad in rows], items, p.id, campaign_id)
+        return JSONResponse(preview.model_dump(mode="json"))  # the documented 200
     await encode_ads(request, items)
     recs = await catalog.create_ads(p.id, campaign_id, items)
     flagged = [UploadRowReview(line=line, ad_id=r.id, status=r.review_status, reasons=reasons_out(r))
                for (line, _ad), r in zip(rows, recs, strict=True) if r.review_findings]
     return UploadResult(created=len(recs), ads=[out(r) for r in recs], flagged=flagged)
+
+
+def _preview(lines: list[int], items: list[dict[str, Any]], advertiser_id: str, campaign_id: str) -> CsvPreview:
+    """The rows as :meth:`CatalogStore.create_ads` would store them (records built, never written)."""
+    out_rows = []
+    for line, item in zip(lines, items, strict=True):
+        rec = AdRecord(id="", campaign_id=campaign_id, advertiser_id=advertiser_id, created_at="", updated_at="",
+                       **item)
+        types = dict(rec.match_types)
+        out_rows.append(CsvPreviewRow(
+            line=line, title=rec.title, bid_fen=rec.bid_fen, keyword_bids=dict(rec.keyword_bids),
+            keywords=[KeywordOut(keyword=k, match_type=types.get(k, MatchType.BROAD.value)) for k in rec.keywords],
+            status=rec.review_status, reasons=reasons_out(rec)))
+    return CsvPreview(rows=out_rows, would_create=len(out_rows), flagged=sum(1 for r in out_rows if r.reasons))
 
 
 @router.get("/ads/{ad_id}", summary="One of my ads")

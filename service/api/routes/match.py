@@ -55,7 +55,7 @@ def click_base(request: Request) -> str:
     return base
 
 
-def _signals(s: Signals) -> dict[str, float]:
+def signals_out(s: Signals) -> dict[str, float]:
     return {name: round(getattr(s, name), 4) for name in _SIGNALS}
 
 
@@ -74,7 +74,7 @@ def _explanation(x: Placement) -> Explanation:
     return Explanation(
         matched=[MatchedKeyword(keyword=k, match_type=t) for k, t in
                  zip(c.matched_keywords, c.match_types or ("broad",) * len(c.matched_keywords), strict=True)],
-        signals=_signals(c.signals),
+        signals=signals_out(c.signals),
         quality=round(x.win.bid.quality, 6), bid_fen=x.win.bid.bid_fen,
         predicted_ctr=None if x.pctr is None else round(x.pctr, 6), explored=x.explored,
         predicted_cvr=round(x.win.bid.cvr, 6) if x.win.bid.per_conversion else None)
@@ -84,7 +84,7 @@ def _debug(result: PageResult, placements: list[Placement]) -> dict[str, Any]:
     won = {x.candidate.ad.id: x.win for x in placements}
     return {"candidates": [{
         "ad_id": c.ad.id, "campaign_id": c.ad.campaign_id, "score": round(c.score, 4),
-        "signals": _signals(c.signals),
+        "signals": signals_out(c.signals),
         "matched_keywords": list(c.matched_keywords), "match_types": list(c.match_types),
         "outcome": (f"won slot {won[c.ad.id].slot + 1} at {won[c.ad.id].price_fen} fen" if c.ad.id in won
                     else "lost: budget, pacing, frequency cap or auction")} for c in result.candidates]}
