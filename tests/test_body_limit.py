@@ -29,10 +29,12 @@ def chunks(total: int, size: int = MB) -> Iterator[bytes]:
 
 
 def test_limits_follow_the_route_and_the_settings() -> None:
-    """The match limit is derived from the page limit, the CSV upload has its own, the rest the default."""
+    """The match (and page preview) limit is derived from the page limit, the CSV upload has its own, the
+    rest the default."""
     s = Settings(max_page_bytes=10_000, max_csv_bytes=5 * MB, max_body_bytes=4096, _env_file=None)  # type: ignore[call-arg]
     limits = BodyLimits.of(s)
     assert limits.limit("POST", "/v1/match")[0] == 20_000 + JSON_OVERHEAD
+    assert limits.limit("POST", "/v1/preview")[0] == 20_000 + JSON_OVERHEAD
     assert limits.limit("POST", "/v1/campaigns/cmp_1/ads/csv")[0] == 5 * MB
     assert limits.limit("POST", "/v1/campaigns/cmp_1/ads")[0] == 4096
     assert limits.limit("GET", "/v1/match")[0] == 4096

@@ -5,7 +5,7 @@ routing, authentication or parsing, and its body is never read (the connection i
 the answer). A body sent without a length (chunked) is counted as it streams in; the read that
 crosses the limit raises :class:`BodyTooLarge` (a 413 HTTP exception, answered in the service's
 error format), so at most the limit plus one chunk is ever held. Limits
-(:class:`BodyLimits`): ``POST /v1/match`` twice ``ADMATCH_MAX_PAGE_BYTES`` plus 64 KiB (JSON
+(:class:`BodyLimits`): ``POST /v1/match`` and ``POST /v1/preview`` twice ``ADMATCH_MAX_PAGE_BYTES`` plus 64 KiB (JSON
 may escape each Chinese character as ``\\uXXXX``, 6 bytes for UTF-8's 3), the CSV upload
 ``ADMATCH_MAX_CSV_BYTES``, everything else ``ADMATCH_MAX_BODY_BYTES``.
 
@@ -26,6 +26,7 @@ from service import metrics
 from service.settings import Settings
 
 JSON_OVERHEAD = 65_536
+_PAGE_PATHS = ("/v1/match", "/v1/preview")  # bodies carrying a page
 _CSV_PATH = re.compile(r"^/v1/campaigns/[^/]+/ads/csv/?$")
 
 
@@ -41,7 +42,7 @@ class BodyLimits:
 
     def limit(self, method: str, path: str) -> tuple[int, str]:
         """The largest body accepted for a request, and what to tell a sender who exceeds it."""
-        if method == "POST" and path.rstrip("/") == "/v1/match":
+        if method == "POST" and path.rstrip("/") in _PAGE_PATHS:
             return self.match, ("send the article text only (page.text and page.html together up to "
                                 "ADMATCH_MAX_PAGE_BYTES), no inline images or scripts")
         if method == "POST" and _CSV_PATH.match(path):
