@@ -29,6 +29,7 @@ from matching.matcher import MatchConfig
 from service import metrics
 from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
+from service import console
 from service.api import openapi
 from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import (
@@ -264,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.demo_pages:
         app.include_router(demo.router)
     app.include_router(openrtb_routes.router_for(settings))
+    console.install(app)
     openapi.install(app)
     return app
 

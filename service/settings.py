@@ -43,6 +43,8 @@ class Settings(BaseSettings):
         default=60_000, ge=1, description="ad-tag requests a site token may make a minute (then 429)")
     tag_requests_per_minute_per_ip: int = Field(
         default=60, ge=1, description="ad-tag requests one client IP may make a minute (then 429)")
+    console_session_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400,
+                                         description="a console sign-in lasts this long (then sign in again)")
     demo_pages: bool = Field(default=False, description="serve the demo articles at /demo/article/ "
                                                         "('admatch demo' sets it)")
     trust_forwarded_for: bool = Field(default=False, description="take the client IP from X-Forwarded-For")
