@@ -26,10 +26,9 @@ from matching.conversions import CvrPrior
 from matching.ctr import CtrConfig
 from matching.encoder import SentenceEncoder, default_encoder
 from matching.matcher import MatchConfig
-from service import metrics
+from service import console, metrics
 from service.analysis.serving import start_analysis
 from service.analysis.understanding import PageUnderstanding
-from service import console
 from service.api import openapi
 from service.api.body_limit import BodyLimit, BodyLimits
 from service.api.routes import (
