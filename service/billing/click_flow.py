@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from matching.click_rules import InvalidReason
+from matching.click_rules import InvalidReason, is_bot, timing_reason
 from service import metrics
 from service.billing.billing import Billing, ClickDecision
 from service.billing.clicks import ClickClaim
@@ -47,6 +47,20 @@ class PendingClick:
         return cls(claim=ClickClaim(**d["claim"]), at=float(d["at"]),
                    reason=InvalidReason(d["reason"]) if d["reason"] else None,
                    clients=tuple(str(c) for c in d["clients"]))
+
+
+def pending_click(claim: ClickClaim, at: float, user_agent: str | None, ip: str, *, window_s: float,
+                  min_delay_s: float) -> PendingClick:
+    """What the click route settles before Redis: the token's age (expired, too_fast), then the
+    user agent (bot); a click still valid carries its rate-limit clients (the IP, and the user
+    pseudonym the token holds). The demo's replayed clicks (service/demo/traffic.py) are settled so too."""
+    reason = timing_reason(claim.issued, at, window_s=window_s, min_delay_s=min_delay_s)
+    if reason is None and is_bot(user_agent):
+        reason = InvalidReason.BOT
+    clients: tuple[str, ...] = ()
+    if reason is None:
+        clients = (f"ip:{ip}", f"user:{claim.user}") if claim.user else (f"ip:{ip}",)
+    return PendingClick(claim=claim, at=at, reason=reason, clients=clients)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,18 +41,21 @@ class PageMatch:
 
 
 async def match_page(c: AppContext, publisher: Publisher, pg: PageIn, slots: int,
-                     user_key: str | None) -> PageMatch:
+                     user_key: str | None, now: float | None = None) -> PageMatch:
+    """``now``: the request's time (None: the clock's; the demo's replayed day passes the past)."""
     check_size(c, pg)
     snap = c.index.snapshot
     if snap is None:
         raise NotReady("no index is loaded yet; build one with 'admatch index build'")
     key = page_key(url=pg.url, title=pg.title, text=pg.text, html=pg.html)
-    c.billing.count_requested_slots(publisher.id, slots, time.time())  # written with the impressions
+    now = time.time() if now is None else now  # the slots asked for and the impressions: one hour
+    c.billing.count_requested_slots(publisher.id, slots, now)  # written with the impressions
     placements, result = await place_ads(
         snap=snap, page=lambda: make_page(title=pg.title, text=pg.text, html=pg.html), page_key=key,
         cache=c.page_cache, slots=slots, publisher=publisher, user_key=user_key,
         blocked=c.blocked, billing=c.billing, signer=c.signer, understanding=c.understanding, ctr=c.ctr,
-        brand=brand_filter(publisher_controls(publisher), c.ad_categories), conversion_rates=c.conversion_rates)
+        brand=brand_filter(publisher_controls(publisher), c.ad_categories), conversion_rates=c.conversion_rates,
+        now=now)
     if pg.url and (pg.text or pg.html):
         await c.url_pages.remember(pg.url, key, lambda: _known(pg))
     return PageMatch(placements, result, snap)

@@ -111,16 +111,18 @@ async def place_ads(*, snap: Snapshot, page: Callable[[], Page], page_key: str |
                     billing: Billing, signer: ClickSigner, understanding: PageUnderstanding | None = None,
                     rng: random.Random | None = None, ctr: CtrServing | None = None,
                     brand: BrandFilter | None = None, conversion_rates: ConversionRates | None = None,
-                    ) -> tuple[list[Placement], PageResult]:
+                    now: float | None = None) -> tuple[list[Placement], PageResult]:
     """The winners and the page's relevance result (candidates before budget and auction);
     ``brand``: the publisher's brand controls (service.serving.brand), None when there are none;
-    ``conversion_rates``: what CPA ads' conversion rates are predicted from (None: the prior)."""
+    ``conversion_rates``: what CPA ads' conversion rates are predicted from (None: the prior);
+    ``now``: the time of the request (unix s; None: the clock's), its billing day and hour and its
+    tokens' issue time (the demo's replayed day, service/demo/traffic.py, passes the past)."""
     n = max(MIN_CANDIDATES, slots * CANDIDATES_PER_SLOT)
     result = await relevant(snap, page, page_key, cache, blocked, n, understanding, brand)
     candidates = result.candidates
     if not candidates:
         return [], result
-    now = time.time()
+    now = time.time() if now is None else now
     states = await billing.budget_states((c.ad.campaign_id for c in candidates), now, user_key)
     elapsed = billing.clock.day_elapsed(now)
     draw = (rng or random).random

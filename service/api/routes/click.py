@@ -8,12 +8,11 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from matching.click_rules import InvalidReason, is_bot, timing_reason
 from matching.conversions import click_id, landing_with_click
 from service import metrics
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.billing.click_flow import ClickJob, PendingClick, RateLimits
+from service.billing.click_flow import ClickJob, RateLimits, pending_click
 from service.billing.clicks import BadClickToken
 from service.errors import AdmatchError
 from service.resilience.redis_guard import STORE_DOWN
@@ -48,17 +47,9 @@ async def click(token: str, request: Request) -> RedirectResponse:
     except BadClickToken:
         raise BadToken("this click link is forged, altered or damaged; use the click_url from /v1/match "
                        "exactly as returned") from None
-    now = time.time()
-    reason = timing_reason(claim.issued, now, window_s=s.click_window_seconds,
-                           min_delay_s=s.click_min_delay_seconds)
-    if reason is None and is_bot(request.headers.get("user-agent")):
-        reason = InvalidReason.BOT
-    clients: list[str] = []
-    if reason is None:
-        clients = [f"ip:{client_ip(request, s.trust_forwarded_for)}"]
-        if claim.user:
-            clients.append(f"user:{claim.user}")
-    job = ClickJob(PendingClick(claim=claim, at=now, reason=reason, clients=tuple(clients)))
+    job = ClickJob(pending_click(claim, time.time(), request.headers.get("user-agent"),
+                                 client_ip(request, s.trust_forwarded_for), window_s=s.click_window_seconds,
+                                 min_delay_s=s.click_min_delay_seconds))
     try:
         # The decision is not shown to the clicker: telling fraudsters why a click was not charged
         # helps them tune; advertisers see it in reports and the ledger.
