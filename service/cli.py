@@ -31,6 +31,7 @@ from service.billing import archive, ledger
 from service.ctr import log as implog
 from service.demo.guide import guide
 from service.demo.loader import DEMO_ADMIN_KEY, demo_origins, load_demo
+from service.demo.traffic import demo_traffic
 from service.openrtb.demo import register_demo_exchange
 from service.serving.ad_vectors import AdVectors
 from service.serving.indexing import build_from_catalog
@@ -254,13 +255,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
     s = _settings()
     host, port = args.host or s.host, args.port or s.port
 
-    async def prepare(url: str) -> artifact.Manifest:
+    async def prepare(url: str) -> tuple[artifact.Manifest, str | None]:
         r = open_redis(url, s.redis_cluster)
         try:
             store = CatalogStore(r)
             await load_demo(store, SiteStore(r), demo_origins(host, port))
             await register_demo_exchange(r)
-            return await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
+            m = await build_from_catalog(store, s.index_root, progress=True, vectors=ad_vectors(s, r))
+            if args.no_traffic or not s.demo_traffic:
+                return m, None
+            try:
+                return m, await demo_traffic(r, s)
+            except Exception:  # the demo serves all the same, with what was replayed
+                logging.getLogger(__name__).exception("the demo's simulated traffic could not be replayed")
+                return m, "The replay of simulated traffic failed (logged above); the demo serves without it."
         finally:
             await r.aclose()
 
@@ -268,9 +276,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         os.environ["ADMATCH_PUBLIC_BASE_URL"] = f"http://{host}:{port}"  # the demo's click URLs; no warning
     os.environ["ADMATCH_DEMO_PAGES"] = "true"  # the demo articles at /demo/article/
     with redis_url(s) as url:
-        m = asyncio.run(prepare(url))
+        m, traffic = asyncio.run(prepare(url))
         print(guide(f"http://{host}:{port}", m.version, m.ad_count, own_admin_key=own_admin_key,
-                    openrtb_path=s.openrtb_path), flush=True)
+                    openrtb_path=s.openrtb_path, traffic=traffic), flush=True)
         if not args.no_serve:
             with _analyzer_process(url):
                 _serve(s, url, host, port, 1)
@@ -325,10 +333,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ie.add_argument("--start", default="-",
                     help="first stream id to export (inclusive; '(ID' exclusive: the last id of the previous export)")
     ie.set_defaults(func=cmd_implog_export)
-    d = sub.add_parser("demo", help="load the demo catalog, build the index and serve it (with one analyzer)")
+    d = sub.add_parser("demo", help="load the demo catalog, build the index, replay a day of simulated traffic "
+                                    "and serve it (with one analyzer)")
     d.add_argument("--host")
     d.add_argument("--port", type=int)
     d.add_argument("--no-serve", action="store_true", help="load and build only")
+    d.add_argument("--no-traffic", action="store_true",
+                   help="no simulated traffic (also ADMATCH_DEMO_TRAFFIC=false); by default a new data directory "
+                        "gets a day of it through the real match and click path, so charts have data at once")
     d.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     args.func(args)

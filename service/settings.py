@@ -47,6 +47,8 @@ class Settings(BaseSettings):
                                          description="a console sign-in lasts this long (then sign in again)")
     demo_pages: bool = Field(default=False, description="serve the demo articles at /demo/article/ "
                                                         "('admatch demo' sets it)")
+    demo_traffic: bool = Field(default=True, description="'admatch demo' replays a day of simulated traffic into "
+                                                         "a new database at start; false: an empty demo")
     trust_forwarded_for: bool = Field(default=False, description="take the client IP from X-Forwarded-For")
     timezone: str = Field(default="Asia/Shanghai", description="billing days and report hours")
     revenue_share: float = Field(default=0.68, ge=0, le=1, description="publisher's share of spend")

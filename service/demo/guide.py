@@ -1,4 +1,5 @@
-"""What ``admatch demo`` prints once the demo is loaded: its keys and curl lines that use them.
+"""What ``admatch demo`` prints once the demo is loaded: the console's URL, the keys to sign in
+and call the API with, what traffic was replayed, and curl lines that use the keys.
 
 The keys are the demo's fixed ones (public: never expose a demo server): the publisher's, one
 advertiser's and, unless ``ADMATCH_ADMIN_KEY`` is set, the demo's admin key."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import textwrap
 
 from service.demo.loader import (
     DEMO_ADMIN_KEY,
@@ -40,15 +42,24 @@ def openrtb_line(base: str, path: str) -> str:
             f"-H 'Content-Type: application/json' -d {shlex.quote(body)}")
 
 
-def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool, openrtb_path: str = "/openrtb2/bid") -> str:
+NO_TRAFFIC = ("No simulated traffic was replayed (--no-traffic or ADMATCH_DEMO_TRAFFIC=false): the charts fill "
+              "as the demo is used.")
+
+
+def guide(base: str, version: str, ad_count: int, *, own_admin_key: bool, openrtb_path: str = "/openrtb2/bid",
+          traffic: str | None = None) -> str:
+    """``traffic``: what the replay of simulated traffic did (service/demo/traffic.py); None: none was asked for."""
     admin = "your ADMATCH_ADMIN_KEY" if own_admin_key else DEMO_ADMIN_KEY
     lines = "\n".join(f"  {line}" for line in curl_lines(base))
-    return (f"\ndemo catalog loaded, index {version} with {ad_count} ads. The demo's keys:\n\n"
-            f"  publisher   {DEMO_PUBLISHER_KEY}  (publisher id {DEMO_PUBLISHER})\n"
+    return (f"\ndemo catalog loaded, index {version} with {ad_count} ads.\n\n"
+            f"The console (charts, campaigns, reports), in a browser:  {base}/console/\n"
+            f"Sign in to it with the advertiser's, the publisher's or the admin key (the API takes them too):\n\n"
             f"  advertiser  {advertiser_key(DEMO_ADVERTISER)}  (advertiser id {DEMO_ADVERTISER}, "
             f"campaign {DEMO_ADVERTISER_CAMPAIGN})\n"
+            f"  publisher   {DEMO_PUBLISHER_KEY}  (publisher id {DEMO_PUBLISHER})\n"
             f"  admin       {admin}\n"
-            f"  exchange    {DEMO_EXCHANGE_KEY}  (OpenRTB 2.6 bidder, exchange demo-exchange)\n\nTry:\n\n{lines}\n\n"
+            f"  exchange    {DEMO_EXCHANGE_KEY}  (OpenRTB 2.6 bid requests only, exchange demo-exchange)\n\n"
+            f"{textwrap.fill(traffic or NO_TRAFFIC, width=100)}\n\nTry:\n\n{lines}\n\n"
             f"OpenRTB 2.6 (an exchange's bid request; 204 = no bid):\n  {openrtb_line(base, openrtb_path)}\n\n"
             f"The demo article with the ad tag, in a browser:\n"
             f"  {base}/demo/article/ev-sales  (Traditional: {base}/demo/article/ev-sales-hant)\n\n"

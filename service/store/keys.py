@@ -82,6 +82,9 @@ slot and runs unchanged on Redis Cluster)::
                                             ``p:<pub>:view`` of the impression's hour)
     am:clicksecret                  STRING  generated click-signing key when none is configured
     am:pseudonymsecret              STRING  generated pseudonym (HMAC) secret when none is configured
+    am:demo:traffic                 STRING  JSON: the demo's day of simulated traffic was replayed into
+                                            this database (started; then its figures), so a second
+                                            ``admatch demo`` start replays nothing (service.demo.traffic)
     am:pc<format>:<index version>:<page hash>  STRING  cached page ranking (service.serving.page_cache), TTL
     am:vec:<encoder>:<text hash>    STRING  an ad text's raw sentence-encoder vector (float16, base64),
                                             written at upload/edit, TTL (service.serving.ad_vectors)
@@ -173,6 +176,7 @@ BILLING_CAMPAIGNS = PREFIX + "billing:campaigns"
 UNLIMITED = -1  # budget and cap fields: no limit
 CLICK_SECRET = PREFIX + "clicksecret"
 PSEUDONYM_SECRET = PREFIX + "pseudonymsecret"
+DEMO_TRAFFIC = PREFIX + "demo:traffic"
 
 
 def _cmp(cid: str) -> str:
