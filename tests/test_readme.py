@@ -4,6 +4,7 @@ directory), then the README's "Using it" block in bash and the curl lines the de
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -76,13 +77,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, P
             os.killpg(proc.pid, signal.SIGKILL)  # anything of its session left behind
 
 
-def test_demo_prints_the_publisher_and_an_advertiser_key_with_curl_lines_that_work(
-        demo: tuple[str, str, Path]) -> None:
-    """`admatch demo` prints the publisher key, the advertiser key of adv-huating-realty, the exchange key and
-    curl lines that each succeed (a match, campaigns, a report, an OpenRTB bid request)."""
+def test_demo_prints_the_console_its_keys_and_curl_lines_that_work(demo: tuple[str, str, Path]) -> None:
+    """`admatch demo` prints the console's URL, the keys to sign in with (the advertiser key of
+    adv-huating-realty, the publisher's, the admin's), the exchange key, what traffic it replayed
+    and curl lines that each succeed (a match, campaigns, a report with that day's figures, an
+    OpenRTB bid request)."""
     base, printed, cwd = demo
+    assert f"{base}/console/" in printed
     assert f"publisher   {DEMO_PUBLISHER_KEY}" in printed
     assert "advertiser  demo-advertiser-key-adv-huating-realty" in printed
+    assert "admin       demo-admin-key" in printed
+    assert "A day of simulated traffic was replayed" in printed
     lines = [line.strip() for line in printed.splitlines() if line.strip().startswith("curl ")]
     assert "exchange    demo-exchange-key" in printed
     assert len(lines) == 4 and all(base in line for line in lines), printed
@@ -90,6 +95,8 @@ def test_demo_prints_the_publisher_and_an_advertiser_key_with_curl_lines_that_wo
     for line in lines:
         r = run_bash(line, cwd)
         assert r.returncode == 0, f"{line}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    totals = json.loads(run_bash(lines[2], cwd).stdout)["totals"]  # the replayed day, at once
+    assert totals["impressions"] > 100 and totals["clicks"] > 0 and totals["spend_fen"] > 0, totals
     match = run_bash(lines[0], cwd).stdout
     assert '"campaign_id":"cmp-huating-newhome"' in match or '"campaign_id":"cmp-anju-resale"' in match, match
 
