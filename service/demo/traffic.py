@@ -2,9 +2,10 @@
 demo`` starts, so that reports (and the console's charts) have a day of data at once.
 
 What is replayed: :attr:`Plan.page_views` views of the demo pages over the 24 hours before now,
-more in the evening (service/demo/readers.py). Every page view is an auction of
-:func:`service.serving.placement.place_ads` at its own time (relevance ranking, budgets, auction,
-signed tokens, impressions and click-through cells counted, the impression log). Readers see
+more in the evening (service/demo/readers.py). Every page view is matched at its own time by
+:func:`service.serving.page_match.match_page`, as /v1/match and the tag's match are (relevance
+ranking, budgets, auction, signed tokens, impressions and click-through cells counted, the
+impression log), in a context built as the app's lifespan builds it. Readers see
 most ads (viewable impressions, :class:`service.tag.views.Views`), click a few (the click route's
 rules, :func:`service.billing.click_flow.pending_click`, and :class:`ClickJob`: rate limit, the
 click script, the click-through count), and some clicks convert
