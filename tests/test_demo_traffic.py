@@ -148,6 +148,20 @@ def test_reports_add_up_to_the_replay_and_the_evening_is_busiest(day: tuple[Sett
     assert evening > 4 * night > 0
 
 
+def test_publisher_report_has_the_days_fill_rate(day: tuple[Settings, Summary, TestClient]) -> None:
+    """The demo publisher's hourly report, with its key: the replay's impressions and the slots its
+    page views asked for, in the replayed hours (not the hour the replay ran in), so the fill rate
+    is impressions over slots."""
+    _, s, c = day
+    r = c.get("/v1/reports/publishers/demo-news", params={"from": FROM, "to": TO, "granularity": "hour"},
+              headers=auth(DEMO_PUBLISHER_KEY))
+    assert r.status_code == 200, r.text
+    total = r.json()["totals"]
+    assert total["impressions"] == s.impressions and total["requested_slots"] == s.requested_slots
+    assert 0.5 < total["fill_rate"] <= 1 and total["fill_rate"] == round(s.impressions / s.requested_slots, 6)
+    assert len([row for row in r.json()["rows"] if row["requested_slots"]]) >= 20
+
+
 def test_spend_is_the_sum_of_the_ledgers_charges(day: tuple[Settings, Summary, TestClient]) -> None:
     """admatch ledger verify's check: every counter matches the ledger, the chains are whole, and
     the ledger's charges are the replay's spend."""

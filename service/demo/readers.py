@@ -47,10 +47,18 @@ class DemoPage:
     weight: float
 
 
+# A page no demo ad fits: the publisher's fill rate is below 100 %, as on any site.
+WEATHER = DemoPage("page-weather", "本周天气：晴到多云，适合户外散步",
+                   "今天天气晴朗，微风，适合去公园散步，看看花草树木。周末气温回升，早晚温差较大，"
+                   "外出注意适当增减衣物。", "https://demo-news.example/page-weather", 3, 1.5)
+
+
 def traffic_pages() -> list[DemoPage]:
-    """The pages readers read: the demo pages (service/demo/pages.json) and the demo article in both scripts."""
+    """The pages readers read: the demo pages (service/demo/pages.json), the demo article in both
+    scripts and :data:`WEATHER`."""
     pages = [DemoPage(p["id"], p["title"], p["text"], f"https://demo-news.example/{p['id']}", 3,
                       PAGE_WEIGHTS.get(p["id"], 1.0)) for p in demo_pages()]
+    pages.append(WEATHER)
     for pid, (url, name) in ARTICLES.items():
         doc = html_to_text(resources.files("service.demo").joinpath(f"articles/{name}").read_text("utf-8"))
         pages.append(DemoPage(pid, doc.title, doc.text, url, ARTICLE_SLOTS, PAGE_WEIGHTS[pid]))

@@ -90,6 +90,7 @@ class Summary:
     start: float
     end: float
     page_views: int = 0
+    requested_slots: int = 0  # the slots the page views asked for (the publisher's fill rate)
     impressions: int = 0
     viewable: int = 0
     clicks: int = 0  # charged
@@ -100,7 +101,7 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "page_views": self.page_views,
-                "impressions": self.impressions, "viewable": self.viewable, "clicks": self.clicks,
+                "requested_slots": self.requested_slots, "impressions": self.impressions, "viewable": self.viewable, "clicks": self.clicks,
                 "invalid": dict(sorted(self.invalid.items())), "spend_fen": self.spend_fen,
                 "conversions": self.conversions, "seconds": round(self.seconds, 2)}
 
@@ -204,6 +205,7 @@ class Replay:
             placements = m.placements
             out = self.out
             out.page_views += 1
+            out.requested_slots += page.slots
             out.impressions += len(placements)
             if out.page_views % FLUSH_EVERY == 0:
                 await self.billing.flush()
