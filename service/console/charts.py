@@ -3,13 +3,15 @@ them from a JSON block on the page; ECharts draws them)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 SERIES = ("impressions", "viewable_impressions", "clicks", "invalid_total", "conversions")
 
 
 def _label(period: str, hours: bool) -> str:
-    return period[11:16] if hours and len(period) >= 16 else period
+    """'2026-12-05T20:00' → '12-05 20:00' on hourly charts (they span two days)."""
+    return f"{period[5:10]} {period[11:16]}" if hours and len(period) >= 16 else period
 
 
 def report_chart(rows: list[dict[str, Any]], *, hours: bool = False, money: str = "spend_fen") -> dict[str, Any]:
@@ -24,3 +26,8 @@ def report_chart(rows: list[dict[str, Any]], *, hours: bool = False, money: str 
 
 def invalid_by_reason(total: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": k, "value": v} for k, v in sorted(total.get("invalid_clicks", {}).items()) if v]
+
+
+def day_before(day: str) -> str:
+    """The hourly charts show the last two days: from the day before the report's last day."""
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()

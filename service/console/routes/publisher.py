@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from service.console import forms
 from service.console.api import Api, ApiError
-from service.console.charts import report_chart
+from service.console.charts import day_before, report_chart
 from service.console.session import Session
 from service.console.web import form_of, redirect, render, role
 
@@ -24,7 +24,7 @@ async def earnings(request: Request, s: Publisher, start: str | None = None, end
     base = f"/v1/reports/publishers/{s.principal_id}"
     async with Api(request, s.api_key) as api:
         daily = await api.get(base, **{"from": forms.day(start), "to": forms.day(end), "granularity": "day"})
-        hourly = await api.get(base, **{"from": daily["to"], "to": daily["to"], "granularity": "hour"})
+        hourly = await api.get(base, **{"from": day_before(daily["to"]), "to": daily["to"], "granularity": "hour"})
     charts = {"daily": _publisher_chart(daily["rows"]), "hourly": _publisher_chart(hourly["rows"], hours=True)}
     return render(request, "earnings.html", s, daily=daily, hourly=hourly, charts=charts)
 

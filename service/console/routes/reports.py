@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from service.console import forms
 from service.console.api import Api, ApiError
-from service.console.charts import invalid_by_reason, report_chart
+from service.console.charts import day_before, invalid_by_reason, report_chart
 from service.console.session import Session
 from service.console.web import form_of, render, role
 
@@ -28,7 +28,7 @@ async def campaign_report(request: Request, campaign_id: str, s: Advertiser, sta
     async with Api(request, s.api_key) as api:
         campaign = await api.get(f"/v1/campaigns/{campaign_id}")
         daily = await api.get(base, **{"from": start, "to": end, "granularity": "day"})
-        hourly = await api.get(base, **{"from": daily["to"], "to": daily["to"], "granularity": "hour"})
+        hourly = await api.get(base, **{"from": day_before(daily["to"]), "to": daily["to"], "granularity": "hour"})
         by = {d: await api.get(f"{base}/{d}", **{"from": daily["from"], "to": daily["to"]}) for d in DIMENSIONS}
         ads = {a["id"]: a["title"] for a in await api.get(f"/v1/campaigns/{campaign_id}/ads")}
     charts = {"daily": report_chart(daily["rows"]), "hourly": report_chart(hourly["rows"], hours=True)}

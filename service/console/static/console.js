@@ -8,12 +8,12 @@
     var counts = publisher ? ["impressions", "viewable_impressions", "clicks"] : ["impressions", "clicks", "invalid_total", "conversions"];
     var series = counts.map(function (k) {
       return { name: labels[k], type: k === "impressions" || k === "viewable_impressions" ? "bar" : "line",
-               data: chart.counts[k], yAxisIndex: 0, smooth: true };
+               data: chart.counts[k], yAxisIndex: 0 };
     });
-    series.push({ name: labels.money, type: "line", data: chart.money, yAxisIndex: 1, smooth: true, lineStyle: { width: 3 } });
+    series.push({ name: labels.money, type: "line", data: chart.money, yAxisIndex: 1, lineStyle: { width: 3 } });
     if (publisher) {
-      series.push({ name: labels.fill_rate, type: "line", data: chart.fill_rate, yAxisIndex: 1, smooth: true, lineStyle: { type: "dashed" } });
-      series.push({ name: labels.viewability, type: "line", data: chart.viewability, yAxisIndex: 1, smooth: true, lineStyle: { type: "dotted" } });
+      series.push({ name: labels.fill_rate, type: "line", data: chart.fill_rate, yAxisIndex: 1, lineStyle: { type: "dashed" } });
+      series.push({ name: labels.viewability, type: "line", data: chart.viewability, yAxisIndex: 1, lineStyle: { type: "dotted" } });
     }
     return {
       color: PALETTE, animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 },
