@@ -13,10 +13,22 @@ from typing import Any
 
 
 class FieldError(ValueError):
+    """A form field the console could not read into what the API takes."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def form_error(e: Exception) -> tuple[str, list[dict[str, Any]]]:
+    """The message and fields to show a form again with: a field the console could not read, or
+    the API's 422; any other error is raised on (its own page shows it)."""
+    if isinstance(e, FieldError):
+        return e.message, [{"field": e.field}]
+    if getattr(e, "status", None) == 422:
+        return str(getattr(e, "detail", e)), list(getattr(e, "fields", []))
+    raise e
 
 
 def text(form: Mapping[str, Any], name: str) -> str:

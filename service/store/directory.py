@@ -5,6 +5,7 @@ counts in one pipeline); API keys are never read (only their hashes are stored, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -26,33 +27,29 @@ class PublisherEntry:
     sites: int
 
 
-async def advertisers(r: aioredis.Redis) -> list[AdvertiserEntry]:
-    """Every advertiser, by id."""
-    ids = sorted(text_set(await r.smembers(keys.ADVERTISERS)))
+async def _records(r: aioredis.Redis, ids_key: str, record: Callable[[str], str],
+                   counted: Callable[[str], str]) -> list[tuple[str, int]]:
+    """Each id's stored record and the size of its counted set, in one pipeline; ids without a record dropped."""
+    ids = sorted(text_set(await r.smembers(ids_key)))
     if not ids:
         return []
     async with r.pipeline(transaction=False) as p:
-        for aid in ids:
-            p.get(keys.advertiser(aid))
-        for aid in ids:
-            p.scard(keys.campaigns(aid))
+        for i in ids:
+            p.get(record(i))
+        for i in ids:
+            p.scard(counted(i))
         raw = await p.execute()
     n = len(ids)
-    return [AdvertiserEntry(Advertiser.from_json(rec), int(count))
-            for rec, count in zip(raw[:n], raw[n:], strict=True) if rec is not None]
+    return [(rec, int(count)) for rec, count in zip(raw[:n], raw[n:], strict=True) if rec is not None]
+
+
+async def advertisers(r: aioredis.Redis) -> list[AdvertiserEntry]:
+    """Every advertiser, by id, with its number of campaigns."""
+    return [AdvertiserEntry(Advertiser.from_json(rec), count)
+            for rec, count in await _records(r, keys.ADVERTISERS, keys.advertiser, keys.campaigns)]
 
 
 async def publishers(r: aioredis.Redis) -> list[PublisherEntry]:
-    """Every publisher, by id."""
-    ids = sorted(text_set(await r.smembers(keys.PUBLISHERS)))
-    if not ids:
-        return []
-    async with r.pipeline(transaction=False) as p:
-        for pid in ids:
-            p.get(keys.publisher(pid))
-        for pid in ids:
-            p.scard(keys.publisher_sites(pid))
-        raw = await p.execute()
-    n = len(ids)
-    return [PublisherEntry(Publisher.from_json(rec), int(count))
-            for rec, count in zip(raw[:n], raw[n:], strict=True) if rec is not None]
+    """Every publisher, by id, with its number of sites."""
+    return [PublisherEntry(Publisher.from_json(rec), count)
+            for rec, count in await _records(r, keys.PUBLISHERS, keys.publisher, keys.publisher_sites)]

@@ -74,12 +74,8 @@ async def create_account(request: Request, kind: str, s: Admin) -> HTMLResponse:
             body.update(forms.drop_none({"floor_fen": forms.yuan_to_fen(form, "floor")}))
         async with Api(request, s.api_key) as api:
             created = await api.post(f"/v1/{kind}", body)
-    except forms.FieldError as e:
-        return await _admin_page(request, s, 422, error=e.message, error_kind=kind)
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _admin_page(request, s, 422, error=e.detail, error_kind=kind)
+    except (forms.FieldError, ApiError) as e:
+        return await _admin_page(request, s, 422, error=forms.form_error(e)[0], error_kind=kind)
     return await _admin_page(request, s, 201, created=created, created_kind=kind)
 
 
@@ -98,10 +94,6 @@ async def edit_publisher(request: Request, publisher_id: str, s: Admin) -> HTMLR
                                    "landing_url": forms.text(form, "house_url")}
         async with Api(request, s.api_key) as api:
             await api.patch(f"/v1/publishers/{publisher_id}", body)
-    except forms.FieldError as e:
-        return await _admin_page(request, s, 422, error=e.message, error_kind="publishers")
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _admin_page(request, s, 422, error=e.detail, error_kind="publishers")
+    except (forms.FieldError, ApiError) as e:
+        return await _admin_page(request, s, 422, error=forms.form_error(e)[0], error_kind="publishers")
     return redirect("/console/admin?saved=" + publisher_id)

@@ -65,12 +65,9 @@ async def create_campaign(request: Request, s: Advertiser) -> HTMLResponse | Red
         body = _campaign_body(form, creating=True)
         async with Api(request, s.api_key) as api:
             created = await api.post("/v1/campaigns", body)
-    except forms.FieldError as e:
-        return await _campaigns_page(request, s, 422, error=e.message, error_fields=[{"field": e.field}], form=form)
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _campaigns_page(request, s, 422, error=e.detail, error_fields=e.fields, form=form)
+    except (forms.FieldError, ApiError) as e:
+        message, fields = forms.form_error(e)
+        return await _campaigns_page(request, s, 422, error=message, error_fields=fields, form=form)
     return redirect(f"/console/campaigns/{created['id']}")
 
 
@@ -94,12 +91,9 @@ async def edit_campaign(request: Request, campaign_id: str, s: Advertiser) -> HT
         body = _campaign_body(form, creating=False)
         async with Api(request, s.api_key) as api:
             await api.patch(f"/v1/campaigns/{campaign_id}", body)
-    except forms.FieldError as e:
-        return await _campaign_page(request, s, campaign_id, 422, error=e.message, error_fields=[{"field": e.field}])
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _campaign_page(request, s, campaign_id, 422, error=e.detail, error_fields=e.fields)
+    except (forms.FieldError, ApiError) as e:
+        message, fields = forms.form_error(e)
+        return await _campaign_page(request, s, campaign_id, 422, error=message, error_fields=fields)
     return redirect(f"/console/campaigns/{campaign_id}?saved=1")
 
 
@@ -122,13 +116,9 @@ async def create_ad(request: Request, campaign_id: str, s: Advertiser) -> HTMLRe
         body = _ad_body(form)
         async with Api(request, s.api_key) as api:
             await api.post(f"/v1/campaigns/{campaign_id}/ads", body)
-    except forms.FieldError as e:
-        return await _campaign_page(request, s, campaign_id, 422, ad_error=e.message,
-                                    error_fields=[{"field": e.field}], ad_form=form)
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _campaign_page(request, s, campaign_id, 422, ad_error=e.detail, error_fields=e.fields,
+    except (forms.FieldError, ApiError) as e:
+        message, fields = forms.form_error(e)
+        return await _campaign_page(request, s, campaign_id, 422, ad_error=message, error_fields=fields,
                                     ad_form=form)
     return redirect(f"/console/campaigns/{campaign_id}")
 
@@ -153,12 +143,9 @@ async def edit_ad(request: Request, ad_id: str, s: Advertiser) -> HTMLResponse |
             body["status"] = forms.text(form, "status")
         async with Api(request, s.api_key) as api:
             await api.patch(f"/v1/ads/{ad_id}", body)
-    except forms.FieldError as e:
-        return await _ad_page(request, s, ad_id, 422, error=e.message, error_fields=[{"field": e.field}])
-    except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _ad_page(request, s, ad_id, 422, error=e.detail, error_fields=e.fields)
+    except (forms.FieldError, ApiError) as e:
+        message, fields = forms.form_error(e)
+        return await _ad_page(request, s, ad_id, 422, error=message, error_fields=fields)
     return redirect(f"/console/ads/{ad_id}?saved=1")
 
 

@@ -58,9 +58,8 @@ async def create_site(request: Request, s: Publisher) -> HTMLResponse | Redirect
         async with Api(request, s.api_key) as api:
             await api.post("/v1/sites", {"name": forms.text(form, "name"), "origins": forms.lines(form, "origins")})
     except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _sites_page(request, s, 422, site_error=e.detail, error_fields=e.fields, site_form=form)
+        message, fields = forms.form_error(e)
+        return await _sites_page(request, s, 422, site_error=message, error_fields=fields, site_form=form)
     return redirect("/console/sites")
 
 
@@ -83,7 +82,6 @@ async def edit_controls(request: Request, s: Publisher) -> HTMLResponse | Redire
         async with Api(request, s.api_key) as api:
             await api.patch("/v1/controls", forms.drop_none(body))
     except ApiError as e:
-        if e.status != 422:
-            raise
-        return await _sites_page(request, s, 422, controls_error=e.detail, error_fields=e.fields)
+        message, fields = forms.form_error(e)
+        return await _sites_page(request, s, 422, controls_error=message, error_fields=fields)
     return redirect("/console/sites?saved=1")
