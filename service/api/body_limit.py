@@ -26,8 +26,9 @@ from service import metrics
 from service.settings import Settings
 
 JSON_OVERHEAD = 65_536
-_PAGE_PATHS = ("/v1/match", "/v1/preview")  # bodies carrying a page
+_PAGE_PATHS = ("/v1/match", "/v1/preview", "/console/preview")  # bodies carrying a page
 _CSV_PATH = re.compile(r"^/v1/campaigns/[^/]+/ads/csv/?$")
+_CONSOLE_CSV_PATH = re.compile(r"^/console/upload/[^/]+/?$")  # the console's CSV form (multipart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class BodyLimits:
                                 "ADMATCH_MAX_PAGE_BYTES), no inline images or scripts")
         if method == "POST" and _CSV_PATH.match(path):
             return self.csv, "split the CSV into several smaller uploads"
+        if method == "POST" and _CONSOLE_CSV_PATH.match(path):  # the CSV and the form's other fields
+            return self.csv + JSON_OVERHEAD, "split the CSV into several smaller uploads"
         return self.default, "no request to this endpoint needs a body this large"
 
 

@@ -75,9 +75,10 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host")
 
 
-async def form_of(request: Request, session: Session) -> Mapping[str, Any]:
-    """The posted form once its CSRF token is this session's and it comes from this site."""
-    form = await request.form()
+async def form_of(request: Request, session: Session, max_part_size: int = 1024 * 1024) -> Mapping[str, Any]:
+    """The posted form once its CSRF token is this session's and it comes from this site; a field
+    (not a file) may hold ``max_part_size`` bytes (Starlette's default 1 MB; the CSV form more)."""
+    form = await request.form(max_part_size=max_part_size)
     token = form.get("csrf")
     if not same_origin(request) or not session.csrf_ok(token if isinstance(token, str) else None):
         raise CsrfRefused()

@@ -119,3 +119,20 @@ def test_another_advertisers_campaign_is_not_found(client: TestClient) -> None:
     _signed_in(client)
     assert client.get(f"/console/campaigns/{cid}").status_code == 404
     assert client.get(f"/console/campaigns/{cid}/report.csv").status_code == 404
+
+
+def test_a_csv_over_a_megabyte_goes_through_the_console(client: TestClient) -> None:
+    """The form's pasted text is no 1 MB form field, and the console's body limit is the CSV limit's."""
+    adv = _signed_in(client)
+    cid = new_campaign(client, adv)
+    desc = "全国通话不分长市漫，月租低至十八元，" * 10  # 180 characters, 540 bytes
+    rows = "".join(f"套餐{i},{desc},https://example.com/{i},手机套餐|长话,120\n" for i in range(2_000))
+    text = "title,description,landing_url,keywords,bid_fen\n" + rows
+    assert len(text.encode()) > 1_100_000
+    page = f"/console/upload/{cid}"
+    r: Any = post_form(client, page, page, {"step": "check"}, files={"csv_text": (None, text)})
+    assert r.status_code == 200, r.text[:500]
+    assert r.text.count("<tr data-line=") == 2_000
+    r = post_form(client, page, page, {"step": "store"}, files={"csv_text": (None, text)})
+    assert r.status_code == 200 and 'id="upload-stored"' in r.text
+    assert len(client.get(f"/v1/campaigns/{cid}/ads", headers=adv).json()) == 2_000

@@ -36,7 +36,7 @@ async def _csv_of(form: Any) -> bytes:
 
 @router.post("/upload/{campaign_id}", response_class=HTMLResponse)
 async def upload(request: Request, campaign_id: str, s: Advertiser) -> HTMLResponse:
-    form = await form_of(request, s)
+    form = await form_of(request, s, max_part_size=request.app.state.ctx.settings.max_csv_bytes)
     raw = await _csv_of(form)
     confirm = form.get("step") == "store"
     values: dict[str, Any] = {"csv_text": raw.decode("utf-8", "replace")}
