@@ -11,17 +11,15 @@ import io
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.servers import admatch, free_port, served
+from tests.servers import admatch, free_port, served, static_site
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
 CHROMIUM = os.environ.get("ADMATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -109,25 +107,8 @@ class Site:
 def landing_site() -> Iterator[Site]:
     pages: dict[str, str] = {"/landing": "<!doctype html><meta charset=utf-8><title>landing</title><h1>落地页</h1>"}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = pages.get(self.path.split("?")[0], "").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield Site(f"http://127.0.0.1:{httpd.server_address[1]}", pages)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_site(lambda path: pages.get(path.split("?")[0], "")) as base:
+        yield Site(base, pages)
 
 
 def _shot(page: Any, name: str) -> None:

@@ -11,11 +11,9 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ import httpx
 import pytest
 
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_catalog
-from tests.servers import admatch, free_port, served
+from tests.servers import admatch, free_port, served, static_site
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
 CHROMIUM = os.environ.get("ADMATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -122,25 +120,8 @@ def advertiser_site(server: Server) -> Iterator[str]:
     article = httpx.get(server.base + "/demo/article/ev-sales").text.replace(
         'src="/v1/tag.js"', f'src="{server.base}/v1/tag.js"')
 
-    class Landing(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = (article if self.path.startswith("/article") else ADVERTISER_PAGE).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Landing)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_site(lambda path: article if path.startswith("/article") else ADVERTISER_PAGE) as base:
+        yield base
 
 
 def new_ad(server: Server, name: str, title: str, landing: str, bid_fen: int) -> str:
