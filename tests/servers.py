@@ -152,3 +152,18 @@ def static_site(page_for: Callable[[str], str]) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def demo_served(admin_key: str, prefix: str = "admatch-demo-") -> Iterator[tuple[str, Path]]:
+    """A real ``admatch serve`` on loopback with the demo catalog, pages and replayed day loaded by
+    ``admatch demo --no-serve`` (lexical signals only, to start fast); yields its base URL and data dir."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        port = free_port()
+        env = {"ADMATCH_DATA_DIR": tmp, "ADMATCH_SEMANTIC": "false", "ADMATCH_ANALYSIS_ENABLED": "false",
+               "ADMATCH_ADMIN_KEY": admin_key, "ADMATCH_DEMO_PAGES": "true",
+               "ADMATCH_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+        done = admatch(["demo", "--no-serve", "--host", "127.0.0.1", "--port", str(port)], env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        with served(env, port) as (base, _proc):
+            yield base, Path(tmp)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import admatch, free_port, served, static_site
+from tests.servers import demo_served, static_site
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
 CHROMIUM = os.environ.get("ADMATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -46,15 +46,8 @@ class Api:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Api]:
-    with tempfile.TemporaryDirectory(prefix="admatch-console-") as tmp:
-        port = free_port()
-        env = {"ADMATCH_DATA_DIR": tmp, "ADMATCH_SEMANTIC": "false", "ADMATCH_ANALYSIS_ENABLED": "false",
-               "ADMATCH_ADMIN_KEY": ADMIN_KEY, "ADMATCH_DEMO_PAGES": "true",
-               "ADMATCH_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-        done = admatch(["demo", "--no-serve", "--host", "127.0.0.1", "--port", str(port)], env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        with served(env, port) as (base, _proc):
-            yield Api(base)
+    with demo_served(ADMIN_KEY, "admatch-console-") as (base, _data):
+        yield Api(base)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_catalog
-from tests.servers import admatch, free_port, served, static_site
+from tests.servers import demo_served, static_site
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]'")
 CHROMIUM = os.environ.get("ADMATCH_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -55,15 +54,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="admatch-browser-") as tmp:
-        port = free_port()
-        env = {"ADMATCH_DATA_DIR": tmp, "ADMATCH_SEMANTIC": "false", "ADMATCH_ANALYSIS_ENABLED": "false",
-               "ADMATCH_ADMIN_KEY": ADMIN_KEY, "ADMATCH_DEMO_PAGES": "true",
-               "ADMATCH_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-        done = admatch(["demo", "--no-serve", "--host", "127.0.0.1", "--port", str(port)], env)
-        assert done.returncode == 0, done.stdout + done.stderr
-        with served(env, port) as (base, _proc):
-            yield Server(base, Path(tmp))
+    with demo_served(ADMIN_KEY, "admatch-browser-") as (base, data):
+        yield Server(base, data)
 
 
 @pytest.fixture(scope="module")
