@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.click_rules import InvalidReason, is_bot, timing_reason
-from matching.pacing import BudgetState
+from matching.pacing import BudgetState, may_enter
 from service.billing import ledger, reports
 from service.billing.billing import Billing, ClickDecision, Clock
 from service.billing.clicks import ClickClaim
@@ -49,10 +49,12 @@ class Env:
     billing: Billing
     store: CatalogStore
 
-    async def campaign(self, cid: str = CMP, *, daily: int | None = None, total: int | None = None) -> str:
+    async def campaign(self, cid: str = CMP, *, daily: int | None = None, total: int | None = None,
+                       frequency_cap: int | None = None) -> str:
         if not await self.r.exists(keys.advertiser(ADV)):
             await self.store.create_advertiser("广告主", id=ADV)
-        await self.store.create_campaign(ADV, name=cid, id=cid, daily_budget_fen=daily, total_budget_fen=total)
+        await self.store.create_campaign(ADV, name=cid, id=cid, daily_budget_fen=daily, total_budget_fen=total,
+                                         frequency_cap=frequency_cap)
         return cid
 
     async def ledger(self, cid: str = CMP) -> list[dict[str, str]]:
@@ -595,7 +597,7 @@ def test_buffered_impressions_count_for_caps_at_once_and_reach_redis_on_flush(re
     at once, Redis only after flush, and a flush writes each count exactly once."""
     async def go() -> None:
         async with env(redis_url) as e:
-            await e.campaign(total=10**6)
+            await e.campaign(total=10**6, frequency_cap=5)
             billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, buffered=True)
             now = time.time()
             await billing.record_impressions(PUB, [(AD, CMP)] * 2, now, "reader-1")
@@ -708,4 +710,34 @@ def test_a_large_flush_writes_every_count_once_and_drops_only_a_key_redis_refuse
             freq = await e.r.hgetall(keys.frequency(billing.pseudonym("reader-1"), billing.clock.day(now)))
             assert freq == {c: str(2 if i < 3 else 1) for i, c in enumerate(cids)}
             assert await e.r.scard(keys.publisher_campaigns(PUB)) == len(cids)
+    asyncio.run(go())
+
+
+def test_a_users_impressions_are_read_for_capped_campaigns_only_and_every_time(redis_url, clean_redis):
+    """Frequency caps hold across processes (another process's written impressions count at once,
+    even while the budget state is reused), and a request whose campaigns are all known and
+    uncapped reads nothing from Redis."""
+    async def calls(r: object, command: str) -> int:
+        stats = await r.info("commandstats")  # type: ignore[attr-defined]
+        return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign("cmp-open", total=10**6)
+            await e.campaign("cmp-capped", total=10**6, frequency_cap=2)
+            billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, state_ttl_s=3600, buffered=True)
+            other = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, buffered=False, pseudonyms=billing.pseudonyms)
+            now = time.time()
+            first = await billing.budget_states(["cmp-open", "cmp-capped"], now, "reader-1")
+            assert first["cmp-capped"].user_impressions_today == 0
+            before = await calls(e.r, "hmget")
+            again = await billing.budget_states(["cmp-open"], now, "reader-1")  # known, uncapped: no call
+            assert again["cmp-open"].frequency_cap is None
+            assert await calls(e.r, "hmget") == before
+            await other.record_impressions(PUB, [(AD, "cmp-capped")] * 2, now, "reader-1")  # another process
+            capped = await billing.budget_states(["cmp-open", "cmp-capped"], now, "reader-1")
+            assert capped["cmp-capped"].user_impressions_today == 2  # read again although the state was reused
+            assert not may_enter(capped["cmp-capped"], 100, 0.5, 0.0)  # the cap of 2 is reached
+            assert may_enter(capped["cmp-open"], 100, 0.5, 0.0)
+            assert await calls(e.r, "hmget") == before + 1
     asyncio.run(go())

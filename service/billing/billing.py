@@ -174,7 +174,10 @@ class Billing:
 
         Budgets and spend are reused for ``state_ttl_s`` within the process (a charge here
         drops its campaign's entry at once): they decide who enters auctions, never what is
-        charged — the click script checks the budget again. A user's impressions are always read.
+        charged — the click script checks the budget again. A user's impressions are read for
+        the campaigns with a frequency cap (and those whose state is read now, which may have one),
+        every time: a request whose campaigns are all known and uncapped makes no Redis call.
+        ``user_impressions_today`` is set for capped campaigns only (it decides nothing elsewhere).
 
         While Redis is unavailable each campaign has its last state read (none: it stays out of
         auctions), and a user's impressions are this process's unwritten ones only.
@@ -183,22 +186,24 @@ class Billing:
         if not cids:
             return {}
         day = self.clock.day(now)
-        user = self.pseudonym(user_key) if user_key else None
         cached = {cid: st for cid in cids if (st := self._states.get((cid, day))) is not None}
         missing = [cid for cid in cids if cid not in cached]
-        if not missing and not user:
+        user = self.pseudonym(user_key) if user_key else None
+        # the campaigns a user's impressions may matter to: capped, or not known yet
+        capped = [cid for cid in cids if cid not in cached or cached[cid].frequency_cap is not None] if user else []
+        if not missing and not capped:
             return cached
         try:
             async with self.r.pipeline(transaction=False) as p:
                 for cid in missing:
                     p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid),
                            keys.spend_day(cid, day))
-                if user:
-                    p.hmget(keys.frequency(user, day), cids)
+                if user and capped:
+                    p.hmget(keys.frequency(user, day), capped)
                 raw = await p.execute()
         except STORE_DOWN:
             cached.update((cid, self._known.get(cid, BudgetState(0, 0, 0, 0))) for cid in missing)
-            missing, raw = [], [[None] * len(cids)]  # nothing read; the user's impressions: this process's
+            missing, raw = [], [[None] * len(capped)]  # nothing read; the user's impressions: this process's
         out = dict(cached)
         for i, cid in enumerate(missing):
             daily, total, pacing, cap, spent_total, spent_day, cpa_event, cpa_bid = raw[i]
@@ -213,13 +218,13 @@ class Billing:
                 even_pacing=pacing == "even",
                 frequency_cap=None if cap is None or int(cap) == UNLIMITED else int(cap),
                 cpa_event=cpa_event or None, cpa_bid_fen=int(cpa_bid or 0))
-        if user:
+        if user and capped:
             seen = raw[-1]
-            pending = self._pending.incr
-            f = keys.frequency(user, day)
-            mine: Mapping[str, int] = pending.get(f) or {}
-            out = {cid: dataclasses.replace(out[cid], user_impressions_today=int(n or 0) + mine.get(cid, 0))
-                   for cid, n in zip(cids, seen, strict=True)}
+            mine: Mapping[str, int] = self._pending.incr.get(keys.frequency(user, day)) or {}
+            for cid, n in zip(capped, seen, strict=True):
+                st = out[cid]
+                if st.frequency_cap is not None:
+                    out[cid] = dataclasses.replace(st, user_impressions_today=int(n or 0) + mine.get(cid, 0))
         return out
 
     async def record_impressions(self, publisher_id: str, shown: Sequence[tuple[str, str]], now: float,

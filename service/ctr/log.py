@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 
 from service.store import keys
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 BUFFER_MAX = 100_000
 CHUNK = 256
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class ImpressionLog:
@@ -44,7 +44,7 @@ class ImpressionLog:
         self._r = r
         self.maxlen = maxlen
         self.buffered = buffered
-        self._buffer: deque[str] = deque(maxlen=BUFFER_MAX)
+        self._buffer: deque[bytes] = deque(maxlen=BUFFER_MAX)
         self._script = resources.files("service.ctr").joinpath("implog.lua").read_text("utf-8")
         self.dropped = 0
         self.written = 0
@@ -59,7 +59,7 @@ class ImpressionLog:
             return
         if len(self._buffer) == BUFFER_MAX:
             self.dropped += 1
-        self._buffer.append(_JSON.encode(entry))
+        self._buffer.append(orjson.dumps(entry))
 
     async def flush(self) -> int:
         """Write the buffered entries; returns how many were written."""
