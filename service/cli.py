@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from index import artifact
 from matching.encoder import default_encoder
+from service import http_workers
 from service.analysis.process import default_consumer, run_analyzer
 from service.analysis.queue import read_backlog
 from service.analysis.worker import WorkerOptions
@@ -66,6 +67,9 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     sys.exit(128 + signum)
 
 
+APP = "service.app:create_app"
+
+
 def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
     os.environ["ADMATCH_REDIS_URL"] = url  # workers (separate processes) read settings from env
     # uvicorn shuts down on SIGTERM, then raises it again with the handler it found: with the
@@ -74,9 +78,13 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # A worker imports jieba, OpenCC and FAISS and loads the index before it answers: give it more
     # than uvicorn's 5 s, or a busy machine kills and restarts workers in a loop.
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=settings.access_log,
-                timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)
+    options: dict[str, Any] = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
+                                   access_log=settings.access_log, timeout_worker_healthcheck=WORKER_STARTUP_SECONDS)
+    if workers > 1 and http_workers.reuse_port_available(host):
+        # a socket per worker: connections spread over the workers (service/http_workers.py)
+        http_workers.run(uvicorn.Config(APP, **options))
+    else:
+        uvicorn.run(APP, **options)
 
 
 async def _build(settings: Settings, url: str, progress: bool) -> artifact.Manifest:

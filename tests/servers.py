@@ -97,13 +97,15 @@ def service_process(env: Mapping[str, str]) -> Iterator[str]:
 
 
 @contextmanager
-def served(env: Mapping[str, str], port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``admatch serve`` (one process) on ``port`` (default: a free one); yields its base URL and
-    process once /healthz answers. Its output goes to a temporary file (a pipe nobody reads would
-    fill and block the server)."""
+def served(env: Mapping[str, str], port: int | None = None,
+           workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``admatch serve`` (``workers`` processes) on ``port`` (default: a free one); yields its base
+    URL and process once /healthz answers. Its output goes to a temporary file (a pipe nobody reads
+    would fill and block the server)."""
     port = port or free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below, after the server
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port),
+                             "--workers", str(workers)],
                             env=clean_env(env), cwd=tempfile.gettempdir(), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
@@ -155,9 +157,10 @@ def static_site(page_for: Callable[[str], str]) -> Iterator[str]:
 
 
 @contextmanager
-def demo_served(admin_key: str, prefix: str = "admatch-demo-") -> Iterator[tuple[str, Path]]:
-    """A real ``admatch serve`` on loopback with the demo catalog, pages and replayed day loaded by
-    ``admatch demo --no-serve`` (lexical signals only, to start fast); yields its base URL and data dir."""
+def demo_served(admin_key: str, prefix: str = "admatch-demo-", workers: int = 1) -> Iterator[tuple[str, Path]]:
+    """A real ``admatch serve`` (``workers`` processes) on loopback with the demo catalog, pages and
+    replayed day loaded by ``admatch demo --no-serve`` (lexical signals only, to start fast); yields
+    its base URL and data dir."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         port = free_port()
         env = {"ADMATCH_DATA_DIR": tmp, "ADMATCH_SEMANTIC": "false", "ADMATCH_ANALYSIS_ENABLED": "false",
@@ -165,5 +168,5 @@ def demo_served(admin_key: str, prefix: str = "admatch-demo-") -> Iterator[tuple
                "ADMATCH_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
         done = admatch(["demo", "--no-serve", "--host", "127.0.0.1", "--port", str(port)], env)
         assert done.returncode == 0, done.stdout + done.stderr
-        with served(env, port) as (base, _proc):
+        with served(env, port, workers) as (base, _proc):
             yield base, Path(tmp)
