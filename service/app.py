@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.tasks = [asyncio.create_task(holder.poll(settings.index_poll_seconds), name="index-poll"),
                      asyncio.create_task(feed.run(settings.live_poll_seconds), name="catalog-feed")]
         ctx.tasks.append(asyncio.create_task(ctr_stats.run(settings.ctr_refresh_seconds), name="ctr-refresh"))
+        ctx.tasks.append(asyncio.create_task(billing.states.run(), name="budget-state-refresh"))
         # Unbuffered (flush interval 0), the loop writes what a request could not (Redis away).
         ctx.tasks += [asyncio.create_task(flush_impressions(billing, settings.impression_flush_seconds or 1.0, implog),
                                           name="impression-flush"),

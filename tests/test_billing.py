@@ -741,3 +741,47 @@ def test_a_users_impressions_are_read_for_capped_campaigns_only_and_every_time(r
             assert may_enter(capped["cmp-open"], 100, 0.5, 0.0)
             assert await calls(e.r, "hmget") == before + 1
     asyncio.run(go())
+
+
+def test_states_in_use_are_refreshed_ahead_and_a_charge_here_is_never_hidden_by_a_refresh(redis_url, clean_redis):
+    """A state used when over half its reuse time old is read again in the background
+    (BudgetStates.refresh_due), so the next auction sees another process's spend without a read of
+    its own; a state not used since is not read; a read that began before a charge here dropped the
+    state is not kept."""
+    async def evals(r: aioredis.Redis) -> int:
+        return int((await r.info("commandstats")).get("cmdstat_eval", {}).get("calls", 0))
+
+    async def go() -> None:
+        async with env(redis_url) as e:
+            await e.campaign("cmp-a", total=10**6)
+            await e.campaign("cmp-b", total=10**6)
+            billing = Billing(e.r, Clock(TZ), click_window_s=WINDOW_S, state_ttl_s=2.0)
+            now = time.time()
+            day = billing.clock.day(now)
+            assert (await billing.budget_states(["cmp-a", "cmp-b"], now, None))["cmp-a"].spent_today_fen == 0
+            await asyncio.sleep(1.6)  # over three quarters of 2 s
+            await billing.budget_states(["cmp-a"], now, None)  # used: due; cmp-b is not
+            await e.r.incrby(keys.spend_day("cmp-a", day), 70)  # another process's charge
+            assert await billing.states.refresh_due() == 1
+            assert await billing.states.refresh_due() == 0  # nothing due any more
+            before = await evals(e.r)
+            assert (await billing.budget_states(["cmp-a"], now, None))["cmp-a"].spent_today_fen == 70
+            assert await evals(e.r) == before  # seen without a read on the request path
+
+            # a refresh that began before a charge here dropped the state: its reply is not kept
+            await asyncio.sleep(1.6)
+            await billing.budget_states(["cmp-a"], now, None)
+            states = billing.states
+            real_read = states._read
+
+            def read_then_charge(p, cid, d):  # noqa: ANN001 - the charge lands while the read is in flight
+                real_read(p, cid, d)
+                states.drop(cid, d)
+            states._read = read_then_charge  # type: ignore[method-assign]
+            await e.r.incrby(keys.spend_day("cmp-a", day), 30)
+            assert await states.refresh_due() == 1
+            states._read = real_read  # type: ignore[method-assign]
+            before = await evals(e.r)
+            assert (await billing.budget_states(["cmp-a"], now, None))["cmp-a"].spent_today_fen == 100
+            assert await evals(e.r) == before + 1  # read on the request path: the refreshed reply was not kept
+    asyncio.run(go())

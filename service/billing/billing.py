@@ -9,24 +9,23 @@ timezone (settings.timezone).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import itertools
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from cachetools import LRUCache, TTLCache
 
 from matching.click_rules import InvalidReason
 from matching.ctr import CellKey
 from matching.pacing import BudgetState
+from service.billing.budget_states import BudgetStates
 from service.billing.chain import with_chain
 from service.billing.clicks import ClickClaim
 from service.billing.pseudonyms import Pseudonyms
@@ -46,7 +45,6 @@ CTR_TTL_S = 16 * 86400  # the click-through model's cells: its window (14 days) 
 # Click decisions that were a reader's genuine click (the click-through model counts them): charged,
 # or refused only because the budget ran out.
 GENUINE = frozenset({"valid", InvalidReason.BUDGET_EXHAUSTED.value})
-UNLIMITED = keys.UNLIMITED
 DEFAULT_ATTRIBUTION_WINDOW_S = 7 * 86400
 
 
@@ -147,15 +145,13 @@ class Billing:
         # Sent with EVAL (the server caches it by digest): EVALSHA inside a pipeline needs a
         # SCRIPT EXISTS round trip per execute, and on a cluster per node.
         self._counters = _lua("counters.lua")
-        self._budget_state = _lua("budget_state.lua")  # one call per campaign instead of three
         self._clicked_ttl = int(click_window_s) + 2 * 86400
         self.click_record_ttl = int(attribution_window_s) + 86400
-        self._states: TTLCache[tuple[str, str], BudgetState] = TTLCache(maxsize=100_000, ttl=state_ttl_s)
-        # Each campaign's last state read, for auction entry while Redis is unavailable.
-        self._known: LRUCache[str, BudgetState] = LRUCache(maxsize=100_000)
         self.buffered = buffered
         self.ctr_ttl_s = ctr_ttl_s
         self._pending = _Pending()
+        self.states = BudgetStates(r, ttl_s=state_ttl_s,
+                                   pending_frequency=lambda k: self._pending.incr.get(k) or {})
 
     def pseudonym(self, value: str) -> str:
         """What Redis keys and click tokens hold instead of a user key or a client's IP."""
@@ -164,68 +160,16 @@ class Billing:
     def drop_cached(self) -> None:
         """Forget cached budget states and unwritten impression counts (after the data
         underneath was replaced wholesale, as tests do)."""
-        self._states.clear()
-        self._known.clear()
+        self.states.clear()
         self._pending = _Pending()
 
     async def budget_states(self, campaign_ids: Iterable[str], now: float,
                             user_key: str | None) -> dict[str, BudgetState]:
-        """Budget, spend and frequency state of each campaign, in at most one round trip.
-
-        Budgets and spend are reused for ``state_ttl_s`` within the process (a charge here
-        drops its campaign's entry at once): they decide who enters auctions, never what is
-        charged — the click script checks the budget again. A user's impressions are read for
-        the campaigns with a frequency cap (and those whose state is read now, which may have one),
-        every time: a request whose campaigns are all known and uncapped makes no Redis call.
-        ``user_impressions_today`` is set for capped campaigns only (it decides nothing elsewhere).
-
-        While Redis is unavailable each campaign has its last state read (none: it stays out of
-        auctions), and a user's impressions are this process's unwritten ones only.
-        """
-        cids = sorted(set(campaign_ids))
-        if not cids:
-            return {}
-        day = self.clock.day(now)
-        cached = {cid: st for cid in cids if (st := self._states.get((cid, day))) is not None}
-        missing = [cid for cid in cids if cid not in cached]
-        user = self.pseudonym(user_key) if user_key else None
-        # the campaigns a user's impressions may matter to: capped, or not known yet
-        capped = [cid for cid in cids if cid not in cached or cached[cid].frequency_cap is not None] if user else []
-        if not missing and not capped:
-            return cached
-        try:
-            async with self.r.pipeline(transaction=False) as p:
-                for cid in missing:
-                    p.eval(self._budget_state, 3, keys.budget(cid), keys.spend_total(cid),
-                           keys.spend_day(cid, day))
-                if user and capped:
-                    p.hmget(keys.frequency(user, day), capped)
-                raw = await p.execute()
-        except STORE_DOWN:
-            cached.update((cid, self._known.get(cid, BudgetState(0, 0, 0, 0))) for cid in missing)
-            missing, raw = [], [[None] * len(capped)]  # nothing read; the user's impressions: this process's
-        out = dict(cached)
-        for i, cid in enumerate(missing):
-            daily, total, pacing, cap, spent_total, spent_day, cpa_event, cpa_bid = raw[i]
-            if daily is None or total is None:
-                # no budget hash: nothing can be charged, so the campaign takes no part
-                out[cid] = BudgetState(0, 0, 0, 0)
-                continue
-            out[cid] = self._states[(cid, day)] = self._known[cid] = BudgetState(
-                daily_budget_fen=None if int(daily) == UNLIMITED else int(daily),
-                total_budget_fen=None if int(total) == UNLIMITED else int(total),
-                spent_today_fen=int(spent_day or 0), spent_total_fen=int(spent_total or 0),
-                even_pacing=pacing == "even",
-                frequency_cap=None if cap is None or int(cap) == UNLIMITED else int(cap),
-                cpa_event=cpa_event or None, cpa_bid_fen=int(cpa_bid or 0))
-        if user and capped:
-            seen = raw[-1]
-            mine: Mapping[str, int] = self._pending.incr.get(keys.frequency(user, day)) or {}
-            for cid, n in zip(capped, seen, strict=True):
-                st = out[cid]
-                if st.frequency_cap is not None:
-                    out[cid] = dataclasses.replace(st, user_impressions_today=int(n or 0) + mine.get(cid, 0))
-        return out
+        """Budget, spend and frequency state of each campaign at ``now`` (see
+        :class:`service.billing.budget_states.BudgetStates`: reused for ``state_ttl_s``, refreshed
+        ahead in the background, a user's impressions read for capped campaigns every time)."""
+        return await self.states.get(campaign_ids, self.clock.day(now),
+                                     self.pseudonym(user_key) if user_key else None)
 
     async def record_impressions(self, publisher_id: str, shown: Sequence[tuple[str, str]], now: float,
                                  user_key: str | None,
@@ -338,7 +282,7 @@ class Billing:
 
     def drop_state(self, campaign_id: str, day: str) -> None:
         """Forget a campaign's cached budget state (after a charge outside the click script)."""
-        self._states.pop((campaign_id, day), None)
+        self.states.drop(campaign_id, day)
 
     async def over_rate_limit(self, clients: Iterable[str], now: float, per_minute: int, per_hour: int) -> bool:
         """Count a click for each client id (IP, user key); True if any is over its limit."""
@@ -372,6 +316,6 @@ class Billing:
                   DAY_SPEND_TTL_S, cmp, claim.kw, claim.cat, claim.adv, claim.cpa,
                   claim.price if claim.cpa else 0, self.click_record_ttl])
         charged, amount, reason, times = res
-        self._states.pop((cmp, day), None)  # this process sees the new spend at once
+        self.states.drop(cmp, day)  # this process sees the new spend at once
         return ClickDecision(charged=bool(int(charged)), amount_fen=int(amount), reason=str(reason),
                              times=int(times))

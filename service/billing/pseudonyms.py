@@ -9,18 +9,23 @@ limits split; a new secret starts every count afresh.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from hashlib import sha256
 
 PSEUDONYM_CHARS = 32  # 128 bits of the HMAC, hex
+CACHED = 65_536  # recent values whose pseudonym is kept (about 8 MB at most)
 
 
 class Pseudonyms:
     def __init__(self, secret: bytes | None = None) -> None:
         """``secret``: shared by every process; None draws one for this object alone (tests, tools)."""
         self._key = secret if secret is not None else secrets.token_bytes(32)
+        # a match asks for its reader's pseudonym up to three times (budget states, impressions, click
+        # tokens), and readers come back: the HMAC once per value while it is recent
+        self.of = functools.lru_cache(maxsize=CACHED)(self._of)
 
-    def of(self, value: str) -> str:
+    def _of(self, value: str) -> str:
         """The pseudonym of a user key or client id: stable for one secret, unlinkable without it."""
         return hmac.new(self._key, value.encode("utf-8"), sha256).hexdigest()[:PSEUDONYM_CHARS]

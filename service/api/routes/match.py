@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from cachetools import LRUCache
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from matching.brand import ad_domain
 from matching.types import Signals
@@ -60,13 +60,15 @@ def signals_out(s: Signals) -> dict[str, float]:
 
 
 @router.post("/match", summary="The best ads for a page (empty when nothing is relevant enough)",
-             responses=errors(401, 403, 413, 422, 503),
+             response_model=MatchResponse, responses=errors(401, 403, 413, 422, 503),
              openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}})
 async def match(body: MatchRequest, request: Request, p: PublisherP,
                 explain: Annotated[bool, Query(description="add a debug view of every candidate")] = False,
-                ) -> MatchResponse:
+                ) -> Response:
     with metrics.MATCH_SECONDS.time():
-        return await _match(body, request, p, explain)
+        out = await _match(body, request, p, explain)
+        # built here from validated parts: returned as JSON as it is, not validated again by FastAPI
+        return Response(out.model_dump_json(), media_type="application/json")
 
 
 def _explanation(x: Placement) -> Explanation:
