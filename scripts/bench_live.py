@@ -53,7 +53,7 @@ def free_port() -> int:
 async def load_catalog(url: str, n: int) -> None:
     from bench_catalog import generate
 
-    from service.api.schemas import AdIn
+    from service.api.catalog_schemas import AdIn
     from service.app import open_redis
     from service.store.catalog import CatalogStore
 

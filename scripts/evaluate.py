@@ -50,7 +50,7 @@ from service.analysis.profiles import ProfileStore  # noqa: E402
 from service.analysis.queue import AnalysisQueue, ensure_group  # noqa: E402
 from service.analysis.understanding import PageUnderstanding  # noqa: E402
 from service.analysis.worker import Analyzer, WorkerOptions  # noqa: E402
-from service.api.schemas import AdIn  # noqa: E402
+from service.api.catalog_schemas import AdIn  # noqa: E402
 from service.app import open_redis  # noqa: E402
 from service.resilience.redis_guard import Timeouts, open_client  # noqa: E402
 from service.serving.ad_vectors import AdVectors  # noqa: E402

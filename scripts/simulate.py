@@ -63,7 +63,7 @@ from matching.analyze import make_page  # noqa: E402
 from matching.ctr import CtrConfig  # noqa: E402
 from matching.matcher import MatchConfig, Matcher  # noqa: E402
 from matching.types import Page  # noqa: E402
-from service.api.schemas import AdIn  # noqa: E402
+from service.api.catalog_schemas import AdIn  # noqa: E402
 from service.app import open_redis  # noqa: E402
 from service.billing.billing import Billing, Clock  # noqa: E402
 from service.billing.clicks import ClickSigner  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.api import console_schemas, csv_upload, schemas, tag_schemas
+from service.api import catalog_schemas, console_schemas, csv_upload, schemas, tag_schemas
 from service.api.routes.ads import CSV_EXAMPLE
 from service.demo.loader import DEMO_PUBLISHER_KEY, demo_pages
 from service.openrtb import schemas as openrtb_schemas
@@ -433,7 +433,8 @@ def test_openapi_examples_are_valid_requests(client: TestClient) -> None:
         ref = media.get("schema", {}).get("$ref")
         if ctype == "application/json" and ref:
             name = ref.rsplit("/", 1)[-1]
-            model = (getattr(schemas, name, None) or getattr(tag_schemas, name, None)
+            model = (getattr(schemas, name, None) or getattr(catalog_schemas, name, None)
+                     or getattr(tag_schemas, name, None)
                      or getattr(console_schemas, name, None) or getattr(openrtb_schemas, name))
             examples = list(spec["components"]["schemas"][name].get("examples", []))
             examples += [media["example"]] if "example" in media else []

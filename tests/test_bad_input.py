@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.schemas import MAX_KEYWORD_CHARS, MAX_KEYWORDS
+from service.api.catalog_schemas import MAX_KEYWORD_CHARS, MAX_KEYWORDS
 from tests.conftest import ADMIN_KEY, auth
 from tests.helpers import (
     ADMIN,

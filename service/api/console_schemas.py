@@ -1,6 +1,6 @@
 """Wire schemas of what the web console needs beyond the core API: who a key is, the admin's
 lists, a CSV upload's dry run and an advertiser's preview of a page. The console holds no logic of
-its own: everything it shows comes from these answers (schemas.py holds the rest of the API's)."""
+its own: everything it shows comes from these answers (schemas.py and its siblings hold the rest of the API's)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from service.api.schemas import HAS_TEXT, PageCategory, ReviewReason, Strict
+from service.api.catalog_schemas import ReviewReason
+from service.api.schemas import HAS_TEXT, PageCategory, Strict
 from service.store.records import ReviewStatus
 
 

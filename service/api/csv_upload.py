@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from service.api.schemas import AdIn
+from service.api.catalog_schemas import AdIn
 from service.errors import InvalidInput
 
 REQUIRED = ("title", "landing_url", "keywords", "bid_fen")

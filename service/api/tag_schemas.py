@@ -1,4 +1,4 @@
-"""Wire schemas of the ad tag, site tokens and publisher brand controls (schemas.py holds the rest)."""
+"""Wire schemas of the ad tag, site tokens and publisher brand controls (schemas.py and its siblings hold the rest)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from service.api.schemas import AdIn, CampaignIn
+from service.api.catalog_schemas import AdIn, CampaignIn
 from service.errors import Conflict
 from service.store.catalog import CatalogStore
 from service.tag.sites import SiteStore

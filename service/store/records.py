@@ -1,4 +1,4 @@
-"""Catalog records as stored in Redis (frozen dataclasses; the wire schemas live in service.api.schemas)."""
+"""Catalog records as stored in Redis (frozen dataclasses; the wire schemas live in service.api.catalog_schemas)."""
 
 from __future__ import annotations
 

@@ -7,11 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, status
 
-from service.api.console_schemas import AdvertiserSummary, PublisherSummary
-from service.api.responses import errors
-from service.api.routes import ctx
-from service.api.routes.ads import out
-from service.api.schemas import (
+from service.api.catalog_schemas import (
     AdOut,
     AdvertiserIn,
     AdvertiserOut,
@@ -22,6 +18,10 @@ from service.api.schemas import (
     PublisherView,
     RejectIn,
 )
+from service.api.console_schemas import AdvertiserSummary, PublisherSummary
+from service.api.responses import errors
+from service.api.routes import ctx
+from service.api.routes.ads import out
 from service.auth import Admin
 from service.review.creative_review import ReviewQueue
 from service.store import directory

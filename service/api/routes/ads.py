@@ -12,10 +12,18 @@ from matching.ad_review import rules_by_id
 from matching.match_types import MatchType, render_keyword
 from matching.semantic import text_of
 from service.api import csv_upload
+from service.api.catalog_schemas import (
+    AdIn,
+    AdOut,
+    AdPatch,
+    ReviewOut,
+    ReviewReason,
+    UploadResult,
+    UploadRowReview,
+)
 from service.api.console_schemas import CsvPreview, CsvPreviewRow, KeywordOut
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import AdIn, AdOut, AdPatch, ReviewOut, ReviewReason, UploadResult, UploadRowReview
 from service.auth import AdvertiserP
 from service.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from service.review.creative_review import auto_review, reviewed_changes

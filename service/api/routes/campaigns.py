@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from service.api.catalog_schemas import CampaignIn, CampaignOut, CampaignPatch
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import CampaignIn, CampaignOut, CampaignPatch
 from service.auth import AdvertiserP
 from service.store.records import Campaign, Status
 

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
+from service.api.report_schemas import BreakdownReport, CampaignReport, PublisherReport
 from service.api.responses import errors
 from service.api.routes import ctx
-from service.api.schemas import BreakdownReport, CampaignReport, PublisherReport
 from service.auth import principal
 from service.billing import breakdown, reports
 from service.context import AppContext
