@@ -11,7 +11,8 @@ the processes by a hash of their addresses.
 uvicorn's supervisor (``uvicorn.supervisors.Multiprocess``: health checks, restarts, signals) is
 kept; only its worker process type is replaced, so each worker — a restarted one too — binds and
 listens on its own socket. The supervisor's own socket is bound (the address is taken and checked
-at start) but never listens, so it receives no connections.
+at start) but never listens, so it receives no connections. Linux lets only processes of the same
+user join a port's SO_REUSEPORT group, so another user's program cannot take a share of them.
 """
 
 from __future__ import annotations
