@@ -5,13 +5,19 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from tests.conftest import ADMIN_KEY, auth
 from tests.helpers import new_ad, new_advertiser, new_campaign, reload_index
 from tests.openrtb.conftest import Bidder, new_exchange
 from tests.openrtb.requests import realty_two_imps, telecom
+
+
+def _today(bidder: Bidder) -> str:
+    """Today in the billing timezone the reports' days are in (not the machine's: between 16:00 and
+    24:00 UTC, Asia/Shanghai is already a day ahead)."""
+    return datetime.now(bidder.client.app.state.ctx.billing.clock.tz).date().isoformat()
 
 
 def _bids(r) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -86,7 +92,7 @@ def test_iab1_bcat(bidder: Bidder) -> None:
 def test_no_impression_until_billing_notice(bidder: Bidder) -> None:
     """A bid counts no impression; its burl counts one, once; nurl counts a win, once."""
     (b,) = _bids(bidder.bid(telecom()))
-    today = date.today().isoformat()
+    today = _today(bidder)
 
     def report() -> dict:  # type: ignore[type-arg]
         r = bidder.client.get(f"/v1/reports/exchanges/{bidder.exchange_id}?from={today}&to={today}",
@@ -108,7 +114,7 @@ def test_test_mode_counts_nothing(bidder: Bidder) -> None:
     (b,) = _bids(bidder.bid(telecom(test=1)))
     path = re.sub(r"^https?://[^/]+", "", b["burl"])
     assert bidder.client.get(path).status_code == 204
-    today = date.today().isoformat()
+    today = _today(bidder)
     r = bidder.client.get(f"/v1/reports/exchanges/{bidder.exchange_id}?from={today}&to={today}",
                           headers=auth(ADMIN_KEY))
     assert r.json()["days"][0]["billed"] == 0
