@@ -389,6 +389,40 @@ def test_campaign_report_json_and_csv_for_its_advertiser_only(fast_client, world
     assert r.status_code == 404 and r.json()["error"] == "not_found"
 
 
+def test_advertiser_report_lists_each_campaign_with_its_figures(fast_client, world):
+    """The account report has a row per campaign, zeros included, each equal to that campaign's own
+    report, and totals that add them up; by day only the days with counts; its advertiser and the
+    admin may read it, another advertiser gets a 404 and a publisher a 403."""
+    w = world(fast_client)
+    quiet = fast_client.post("/v1/campaigns", json={"name": "备用"}, headers=auth(w.adv_key)).json()
+    ad = w.one_ad()
+    assert w.click(ad["click_url"]).status_code == 302
+    path = f"/v1/reports/advertisers/{ADV_ID}"
+    body = fast_client.get(path, headers=auth(w.adv_key)).json()
+    assert body["advertiser_id"] == ADV_ID and body["granularity"] == "total"
+    rows = {r["key"]: r for r in body["rows"]}
+    assert [r["key"] for r in body["rows"]] == sorted([w.cmp_id, quiet["id"]])
+    own = w.totals()
+    assert (own["impressions"], own["clicks"], own["spend_fen"]) == (1, 1, ad["price_fen"])
+    assert {k: v for k, v in rows[w.cmp_id].items() if k not in ("key", "name")} == own
+    assert rows[w.cmp_id]["name"] == "3G推广" and rows[quiet["id"]]["name"] == "备用"
+    assert (rows[quiet["id"]]["impressions"], rows[quiet["id"]]["spend_fen"]) == (0, 0)
+    assert (body["totals"]["impressions"], body["totals"]["spend_fen"]) == (1, ad["price_fen"])
+
+    by_day = fast_client.get(path, params={"granularity": "day"}, headers=auth(w.adv_key)).json()
+    [day] = by_day["rows"]
+    assert day["key"] == w.cmp_id and day["period"] == by_day["to"] and day["clicks"] == 1
+
+    csv = fast_client.get(path, params={"format": "csv"}, headers=auth(ADMIN_KEY))
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("key,name,period,impressions,clicks")
+    assert len(csv.text.strip().splitlines()) == 4  # header, two campaigns, total
+
+    other = fast_client.post("/v1/advertisers", json={"name": "别家"}, headers=auth(ADMIN_KEY)).json()
+    assert fast_client.get(path, headers=auth(other["api_key"])).status_code == 404
+    assert fast_client.get(path, headers=auth(w.pub_key)).status_code == 403
+    assert fast_client.get("/v1/reports/advertisers/nobody", headers=auth(ADMIN_KEY)).status_code == 404
+
+
 def test_campaign_report_publishes_the_ledger_chain_head_of_each_day(fast_client, world, clean_redis):
     """The JSON campaign report's ``chain`` gives today's ledger head: the hash and seq of the last
     ledger entry and the day's entry count, as in the stream."""

@@ -1,5 +1,6 @@
-"""Wire schemas of the reports: an advertiser's campaign report and its breakdowns, a publisher's
-report, their rows and the ledger chain heads they carry (schemas.py holds the rest of the API's)."""
+"""Wire schemas of the reports: an advertiser's campaigns side by side, a campaign's report and its
+breakdowns, a publisher's report, their rows and the ledger chain heads they carry (schemas.py
+holds the rest of the API's)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,15 @@ class BreakdownReport(Report):
     by: Literal["ad", "keyword", "category"]
     granularity: Literal["total", "day"]  # type: ignore[assignment]  # one row per key, or per key and day
     rows: list[BreakdownRow] = Field(description="most spend first, then most impressions, then key")
+    totals: BreakdownRow
+
+
+class AdvertiserReport(Report):
+    advertiser_id: str
+    granularity: Literal["total", "day"]  # type: ignore[assignment]  # one row per campaign, or per campaign and day
+    rows: list[BreakdownRow] = Field(description="key: the campaign id, name: its name; by total every campaign "
+                                     "of the advertiser (zeros included, in id order), by day each campaign "
+                                     "and day with any count")
     totals: BreakdownRow
 
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from service.api.report_schemas import BreakdownReport, CampaignReport, PublisherReport
+from service.api.report_schemas import AdvertiserReport, BreakdownReport, CampaignReport, PublisherReport
 from service.api.responses import errors
 from service.api.routes import ctx
 from service.auth import principal
-from service.billing import breakdown, reports
+from service.billing import account_report, breakdown, reports
 from service.context import AppContext
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.catalog import Principal
@@ -70,6 +70,27 @@ def _report(model: type, summary: str, description: str | None = None) -> dict[s
     return {"summary": summary, "description": description, "response_model": model, "responses": {200: {
         "description": "the report as JSON, or as CSV with format=csv (a row per period, then the total)",
         "content": {"text/csv": {"schema": {"type": "string"}}}}}}
+
+
+@router.get("/advertisers/{advertiser_id}", **_report(
+    AdvertiserReport, "An advertiser's campaigns side by side: impressions, clicks, spend and conversions of each",
+    "One read for an account's campaign list (what the console shows beside each campaign). The "
+    "advertiser's own key, or the admin's."))
+async def advertiser_report(advertiser_id: str, request: Request, p: AnyKey, start: Start = None, end: End = None,
+                            granularity: Annotated[Literal["total", "day"], Query(
+                                description="one row per campaign over the range, or per campaign and day")] = "total",
+                            fmt: Fmt = "json") -> Any:
+    c = ctx(request)
+    if p.role == Role.ADVERTISER and p.id != advertiser_id:
+        raise NotFound(f"advertiser {advertiser_id!r} is not yours; ask for your own id ({p.id!r})")
+    if p.role not in (Role.ADVERTISER, Role.ADMIN):
+        raise Forbidden("advertiser reports need the advertiser's own key")
+    await c.catalog.get_advertiser(advertiser_id)
+    s, e = _range(request, start, end)
+    await c.billing.flush()  # this process's gathered impressions first
+    campaigns = [(x.id, x.name) for x in await c.catalog.list_campaigns(advertiser_id)]
+    rows, total = await account_report.campaign_rows(c.redis, campaigns, s, e, granularity)
+    return _respond(request, {"advertiser_id": advertiser_id}, rows, total, s, e, granularity, fmt)
 
 
 async def _campaign_reader(request: Request, p: Principal, campaign_id: str) -> AppContext:
