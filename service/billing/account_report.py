@@ -15,14 +15,11 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
-from matching.click_rules import InvalidReason
-from service.billing.reports import Row, hours, period_of
+from service.billing.reports import Row, hours, invalid_counts, invalid_fields, period_of
 from service.store import keys
 
 Granularity = Literal["total", "day"]
-_REASONS = [x.value for x in InvalidReason]
-_FIELDS = (["imp", "click", "spend", "view", "conv", "cval"]
-           + [f"inv:{x}" for x in _REASONS] + [f"rep:{x}" for x in _REASONS])
+_FIELDS = ["imp", "click", "spend", "view", "conv", "cval", *invalid_fields()]
 
 
 async def campaign_rows(r: aioredis.Redis, campaigns: Sequence[tuple[str, str]], start: date, end: date,
@@ -38,7 +35,6 @@ async def campaign_rows(r: aioredis.Redis, campaigns: Sequence[tuple[str, str]],
         raw = await p.execute()
     rows: dict[tuple[str, int], Row] = {}
     total = Row("total")
-    n = len(_REASONS)
     for i, (cid, name) in enumerate(campaigns):
         if granularity == "total":
             rows[("total", i)] = Row("total", key=cid, label=name)
@@ -47,8 +43,7 @@ async def campaign_rows(r: aioredis.Redis, campaigns: Sequence[tuple[str, str]],
             if not any(vals):
                 continue
             imp, clicks, spend, view, conv, cval, *inv_vals = (int(v or 0) for v in vals)
-            inv = {reason: first + rep for reason, first, rep
-                   in zip(_REASONS, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
+            inv = invalid_counts(inv_vals)
             period = "total" if granularity == "total" else period_of(h, "day")
             row = rows.get((period, i))
             if row is None:

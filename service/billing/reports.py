@@ -124,6 +124,22 @@ def _int(h: dict[str, str], k: str) -> int:
     return int(h.get(k, 0))
 
 
+REASONS = [x.value for x in InvalidReason]
+
+
+def invalid_fields(prefix: str = "") -> list[str]:
+    """The hourly-stats fields of invalid clicks, every reason's ledgered (``inv:``) then repeated
+    (``rep:``) count, under ``prefix`` (``p:<publisher>:`` for a publisher's share)."""
+    return [f"{prefix}inv:{x}" for x in REASONS] + [f"{prefix}rep:{x}" for x in REASONS]
+
+
+def invalid_counts(values: Sequence[int]) -> dict[str, int]:
+    """Invalid clicks by reason from the values of :func:`invalid_fields`, reasons with none left out."""
+    n = len(REASONS)
+    return {reason: first + rep for reason, first, rep
+            in zip(REASONS, values[:n], values[n:], strict=True) if first + rep}
+
+
 def _invalid(stats: dict[str, str]) -> dict[str, int]:
     """Invalid clicks by reason in one hour's stats: in the ledger and repeats alike."""
     out: dict[str, int] = {}
@@ -173,10 +189,7 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
     cids = sorted(text_set(await r.smembers(keys.publisher_campaigns(pid))))
     hs = hours(start, end)
     prefix = f"p:{pid}:"
-    reasons = [x.value for x in InvalidReason]
-    fields = ([prefix + "imp", prefix + "click", prefix + "spend", prefix + "view"]
-              + [f"{prefix}inv:{x}" for x in reasons]
-              + [f"{prefix}rep:{x}" for x in reasons])
+    fields = [prefix + "imp", prefix + "click", prefix + "spend", prefix + "view", *invalid_fields(prefix)]
     async with r.pipeline(transaction=False) as p:
         for cid in cids:
             for h in hs:
@@ -198,9 +211,7 @@ async def publisher_rows(r: aioredis.Redis, pid: str, start: date, end: date, gr
             if not any(vals):
                 continue
             imp, clicks, spend, view, *inv_vals = (int(v or 0) for v in vals)
-            n = len(reasons)
-            inv = {reason: first + rep for reason, first, rep
-                   in zip(reasons, inv_vals[:n], inv_vals[n:], strict=True) if first + rep}
+            inv = invalid_counts(inv_vals)
             row_of(h).add(imp, clicks, spend, inv, viewable=view)
             total.add(imp, clicks, spend, inv, viewable=view)
     for h, slots in zip(hs, raw[i:], strict=True):
@@ -228,7 +239,7 @@ def csv_cell(value: object) -> object:
 
 
 def to_csv(rows: Sequence[Row], total: Row) -> str:
-    reasons = [x.value for x in InvalidReason]
+    reasons = REASONS
     buf = io.StringIO()
     w = csv.writer(buf)
     with_earnings = total.earnings_fen is not None
