@@ -423,6 +423,18 @@ def test_advertiser_report_lists_each_campaign_with_its_figures(fast_client, wor
     assert fast_client.get("/v1/reports/advertisers/nobody", headers=auth(ADMIN_KEY)).status_code == 404
 
 
+@pytest.mark.parametrize(("params", "field"), [
+    ({"from": "2024-03-10", "to": "2024-03-01"}, "from"), ({"granularity": "hour"}, "granularity"),
+    ({"format": "xml"}, "format"), ({"from": "2023-01-01", "to": "2024-01-01"}, "from")],
+    ids=["from-after-to", "hour", "xml", "over-92-days"])
+def test_advertiser_report_refuses_bad_parameters_naming_the_field(fast_client, world, params, field):
+    """The account report's bad parameters get a 422 JSON error naming the field."""
+    w = world(fast_client)
+    r = fast_client.get(f"/v1/reports/advertisers/{ADV_ID}", params=params, headers=auth(w.adv_key))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request" and field in r.text
+
+
 def test_campaign_report_publishes_the_ledger_chain_head_of_each_day(fast_client, world, clean_redis):
     """The JSON campaign report's ``chain`` gives today's ledger head: the hash and seq of the last
     ledger entry and the day's entry count, as in the stream."""
